@@ -1,0 +1,89 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Dispatcher } from 'undici'
+import { TokenBroker } from './auth/broker.js'
+import { RequestBudgets } from './auth/request-budget.js'
+import { createScheme } from './auth/schemes/index.js'
+import type { TokenStore } from './auth/token-store.js'
+import type { Config } from './config/schema.js'
+import { ConfigError, RouteNotFoundError } from './errors.js'
+import { routeName, sendError } from './proxy/error-reply.js'
+import { createRouteDispatcher, registerRoute } from './proxy/route.js'
+
+export interface AppOptions {
+  logger: Logger
+  store?: TokenStore
+  /** Wall clock for the brokers (tests). */
+  now?: () => number
+}
+
+export interface ProxyApp {
+  app: FastifyInstance
+  brokers: Map<string, TokenBroker>
+  close (): Promise<void>
+}
+
+/** One broker per route; scheme problems found here (unreadable keys) are config errors. */
+export function createBrokers (config: Config, options: AppOptions): Map<string, TokenBroker> {
+  const budgets = new RequestBudgets(config.tokens.maxRequestsPerMinute)
+  const brokers = new Map<string, TokenBroker>()
+  const issues: string[] = []
+  for (const route of config.routes) {
+    try {
+      const scheme = createScheme(route.auth, `routes.${route.name}.auth`)
+      brokers.set(route.name, new TokenBroker({
+        name: route.name,
+        scheme,
+        settings: config.tokens,
+        logger: options.logger.child({ route: route.name }),
+        ...(scheme.endpoint === undefined ? {} : { budget: budgets.for(scheme.endpoint) }),
+        ...(options.store === undefined ? {} : { store: options.store }),
+        ...(options.now === undefined ? {} : { now: options.now })
+      }))
+    } catch (err) {
+      issues.push((err as Error).message)
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues)
+  return brokers
+}
+
+/** Builds the proxy (routes, error handling, request log) without listening. */
+export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
+  const brokers = createBrokers(config, options)
+  await Promise.all([...brokers.values()].map((b) => b.init()))
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    // One line per request of our own (onResponse below) instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Bodies stream to the upstream; the proxy itself never holds more than a replayable 1 MiB.
+    bodyLimit: Number.MAX_SAFE_INTEGER,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  })
+  app.decorateRequest('proxyState', null)
+
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
+  const prefixes = config.routes.map((r) => r.prefix).sort()
+  app.setNotFoundHandler((request, reply) => {
+    sendError(request, reply, new RouteNotFoundError(request.url.split('?', 1)[0], prefixes.join(', ')))
+  })
+  app.addHook('onResponse', (request, reply, done) => {
+    // One line per request; the path without its query, which may carry keys.
+    request.log.info({ route: routeName(request), method: request.method, path: request.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request')
+    done()
+  })
+
+  const dispatchers: Dispatcher[] = []
+  for (const route of config.routes) {
+    const dispatcher = createRouteDispatcher()
+    dispatchers.push(dispatcher)
+    registerRoute(app, route, brokers.get(route.name) as TokenBroker, dispatcher)
+  }
+  app.addHook('onClose', async () => {
+    for (const broker of brokers.values()) broker.close()
+    await Promise.all(dispatchers.map((d) => d.close()))
+  })
+  await app.ready()
+  return { app, brokers, close: () => app.close() }
+}

@@ -1,0 +1,232 @@
+import type { Logger } from 'pino'
+import type { TokenSettings } from '../config/schema.js'
+import type { RequestBudget } from './request-budget.js'
+import type { AuthScheme } from './scheme.js'
+import { datedToken, type TokenResponse, type TokenSet } from './token.js'
+import { TokenError } from './token-error.js'
+import { MemoryTokenStore, type TokenStore } from './token-store.js'
+
+/** Token requests for one route are at least this far apart (SPEC "Token lifecycle"). */
+export const MIN_FETCH_INTERVAL_MS = 1000
+const BACKOFF_BASE_MS = 1000
+const BACKOFF_MAX_MS = 60_000
+/** A Retry-After longer than this is not honoured to the letter. */
+const RETRY_AFTER_MAX_MS = 3600_000
+
+export interface BrokerOptions {
+  /** Route name: store key and log binding. */
+  name: string
+  scheme: AuthScheme
+  settings: TokenSettings
+  logger: Logger
+  store?: TokenStore
+  /** Shared by every route that uses the same token endpoint. */
+  budget?: RequestBudget
+  /** Wall clock, epoch ms; injected by lifecycle tests. */
+  now?: () => number
+  random?: () => number
+  minFetchIntervalMs?: number
+}
+
+export type TokenState = 'none' | 'valid' | 'expiring' | 'expired' | 'failing'
+
+export interface BrokerStatus {
+  state: TokenState
+  expiresAt: number | undefined
+  lastRefreshAt: number | undefined
+  lastError: string | undefined
+  /** The token currently served, for the admin port's fingerprint; never printed. */
+  token: TokenSet | undefined
+}
+
+/**
+ * Caches one route's token and decides when to ask the scheme for another:
+ * single flight, early expiry (`minValidity`), background renewal after
+ * `refreshAhead` of the lifetime, refresh token first with one fallback to a
+ * fresh login, exponential backoff with jitter that honours Retry-After, a
+ * minimum interval between requests and a per-endpoint budget.
+ */
+export class TokenBroker {
+  readonly name: string
+  readonly scheme: AuthScheme
+  readonly #settings: TokenSettings
+  readonly #log: Logger
+  readonly #store: TokenStore
+  readonly #budget: RequestBudget | undefined
+  readonly #now: () => number
+  readonly #random: () => number
+  readonly #minInterval: number
+  readonly #abort = new AbortController()
+  #current: TokenSet | undefined
+  #inflight: Promise<TokenSet> | undefined
+  #failures = 0
+  #nextAttemptAt = 0
+  #lastError: TokenError | undefined
+  #lastFetchAt = -Infinity
+  #lastRefreshAt: number | undefined
+
+  constructor (options: BrokerOptions) {
+    this.name = options.name
+    this.scheme = options.scheme
+    this.#settings = options.settings
+    this.#log = options.logger
+    this.#store = options.store ?? new MemoryTokenStore()
+    this.#budget = options.budget
+    this.#now = options.now ?? Date.now
+    this.#random = options.random ?? Math.random
+    this.#minInterval = options.minFetchIntervalMs ?? MIN_FETCH_INTERVAL_MS
+  }
+
+  /** Loads a stored token, if the store has one that has not expired. */
+  async init (): Promise<void> {
+    const stored = await this.#store.load(this.name)
+    if (stored !== undefined && (stored.expiresAt > this.#now() || stored.refreshToken !== undefined)) this.#current = stored
+  }
+
+  /** A token that is good to send now, obtaining one if needed. */
+  token (): Promise<TokenSet> | TokenSet {
+    const now = this.#now()
+    const current = this.#current
+    if (current !== undefined && now < this.#usableUntil(current)) {
+      if (this.#inflight === undefined && now >= this.#renewAt(current) && now >= this.#nextAttemptAt) {
+        // Renew in the background; failures are logged and backed off, the current token keeps serving.
+        this.#renew().catch(() => {})
+      }
+      return current
+    }
+    if (this.#inflight !== undefined) return this.#inflight
+    if (current !== undefined && current.expiresAt > now) {
+      // Not expired, only inside the margin: better than nothing while renewal is failing or
+      // while a token that lives shorter than the margins waits for the minimum interval.
+      if (now < this.#nextAttemptAt || now - this.#lastFetchAt < this.#minInterval) return current
+    }
+    if (now < this.#nextAttemptAt && this.#lastError !== undefined) throw this.#backoffError(now)
+    return this.#renew()
+  }
+
+  /**
+   * The upstream refused `used`. Drops it only if it is still the current token,
+   * so a late rejection of an old token never discards a newer one.
+   */
+  invalidate (used: TokenSet): void {
+    if (this.#current !== used) return
+    this.#current = { ...used, expiresAt: Math.min(used.expiresAt, this.#now()) }
+    this.#log.info({ event: 'token_invalidated' }, 'upstream refused the token; a new one will be obtained')
+  }
+
+  status (): BrokerStatus {
+    const now = this.#now()
+    const current = this.#current
+    let state: TokenState = 'none'
+    if (current !== undefined) {
+      state = current.expiresAt <= now ? 'expired' : now < this.#usableUntil(current) ? 'valid' : 'expiring'
+    }
+    if (this.#lastError !== undefined && state !== 'valid') state = 'failing'
+    return {
+      state,
+      expiresAt: current?.expiresAt,
+      lastRefreshAt: this.#lastRefreshAt,
+      lastError: this.#lastError?.message,
+      token: current
+    }
+  }
+
+  /** Stops in-flight token requests. */
+  close (): void {
+    this.#abort.abort()
+  }
+
+  /**
+   * `minValidity` before expiry, shrunk for short-lived tokens to half of the
+   * refresh-ahead window, so a token that lives seconds is still used and is
+   * renewed in the background before it stops being usable.
+   */
+  #usableUntil (token: TokenSet): number {
+    const window = (token.expiresAt - token.obtainedAt) * (1 - this.#settings.refreshAhead) / 2
+    return token.expiresAt - Math.min(this.#settings.minValidity * 1000, window)
+  }
+
+  #renewAt (token: TokenSet): number {
+    return token.obtainedAt + (token.expiresAt - token.obtainedAt) * this.#settings.refreshAhead
+  }
+
+  #renew (): Promise<TokenSet> {
+    this.#inflight ??= this.#fetch().finally(() => { this.#inflight = undefined })
+    return this.#inflight
+  }
+
+  async #fetch (): Promise<TokenSet> {
+    const wait = Math.min(this.#minInterval, this.#lastFetchAt + this.#minInterval - this.#now())
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref())
+    const previous = this.#current
+    try {
+      const { token, refreshed } = await this.#obtain(previous)
+      this.#current = token
+      this.#failures = 0
+      this.#nextAttemptAt = 0
+      this.#lastError = undefined
+      this.#lastRefreshAt = token.obtainedAt
+      this.#log.info({ event: refreshed ? 'token_refreshed' : 'token_obtained', expiresIn: secondsLeft(token, token.obtainedAt) }, refreshed ? 'token refreshed' : 'token obtained')
+      await this.#store.save(this.name, token).catch((err: unknown) => {
+        this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not store the token')
+      })
+      return token
+    } catch (err) {
+      const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })
+      this.#failures++
+      this.#lastError = error
+      this.#nextAttemptAt = this.#now() + this.#backoff(error)
+      this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: this.#nextAttemptAt - this.#now() }, 'token request failed')
+      throw error
+    }
+  }
+
+  /** Refresh token while one is held and valid; a refused refresh falls back to one fresh login. */
+  async #obtain (previous: TokenSet | undefined): Promise<{ token: TokenSet, refreshed: boolean }> {
+    const refresh = this.scheme.refresh
+    const refreshToken = previous?.refreshToken
+    if (refresh !== undefined && refreshToken !== undefined && (previous?.refreshExpiresAt === undefined || previous.refreshExpiresAt > this.#now())) {
+      try {
+        return { token: this.#date(await this.#call((signal) => refresh(refreshToken, signal)), previous), refreshed: true }
+      } catch (err) {
+        if (!(err instanceof TokenError && err.kind === 'rejected')) throw err
+        this.#log.info({ event: 'refresh_refused', reason: err.message }, 'refresh token refused; logging in again')
+      }
+    }
+    return { token: this.#date(await this.#call((signal) => this.scheme.obtain(signal))), refreshed: false }
+  }
+
+  async #call (request: (signal: AbortSignal) => Promise<TokenResponse>): Promise<TokenResponse> {
+    const now = this.#now()
+    const waitMs = this.scheme.endpoint === undefined ? undefined : this.#budget?.take(now)
+    if (waitMs !== undefined) {
+      throw new TokenError('unavailable', `token request budget of ${this.#settings.maxRequestsPerMinute}/min for ${this.scheme.endpoint} is spent`, { retryAfterMs: waitMs })
+    }
+    this.#lastFetchAt = now
+    return request(this.#abort.signal)
+  }
+
+  #date (response: TokenResponse, previous?: TokenSet): TokenSet {
+    return datedToken(response, this.#now(), this.#settings.defaultTtl, previous)
+  }
+
+  #backoff (error: TokenError): number {
+    const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.#failures - 1))
+    // "Equal jitter": at least half the step, so retries neither sync up nor come too fast.
+    const jittered = exp / 2 + this.#random() * exp / 2
+    return Math.max(jittered, Math.min(error.retryAfterMs ?? 0, RETRY_AFTER_MAX_MS))
+  }
+
+  #backoffError (now: number): TokenError {
+    const last = this.#lastError as TokenError
+    return new TokenError(last.kind, last.message, {
+      ...(last.status === undefined ? {} : { status: last.status }),
+      ...(last.oauthError === undefined ? {} : { oauthError: last.oauthError }),
+      retryAfterMs: this.#nextAttemptAt - now
+    })
+  }
+}
+
+export function secondsLeft (token: TokenSet, now: number): number | null {
+  return token.expiresAt === Infinity ? null : Math.round((token.expiresAt - now) / 1000)
+}

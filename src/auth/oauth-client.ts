@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto'
+import { SignJWT } from 'jose'
+import type { AuthConfigOf } from '../config/schema.js'
+import { privateSigningKey, secretSigningKey, type SigningKey } from './keys.js'
+import type { TokenResponse } from './token.js'
+import { requestToken } from './token-endpoint.js'
+
+type OAuthConfig = AuthConfigOf<'client_credentials' | 'password' | 'refresh_token' | 'jwt_bearer'>
+export type ClientAuthMethod = NonNullable<OAuthConfig['clientAuth']>
+
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+/** Lifetime of a client assertion (RFC 7523 §3): short, it is used once. */
+const CLIENT_ASSERTION_TTL = 60
+
+/**
+ * A client of one token endpoint: sends a grant with the configured client
+ * authentication (RFC 6749 §2.3, RFC 7523 §2.2 / OIDC Core §9) and the
+ * shared extras (scope, audience, params).
+ */
+export interface OAuthClient {
+  readonly endpoint: string
+  readonly secrets: readonly string[]
+  grant (params: Record<string, string>, signal: AbortSignal): Promise<TokenResponse>
+}
+
+export function clientAuthMethod (config: OAuthConfig): ClientAuthMethod {
+  if (config.clientAuth !== undefined) return config.clientAuth
+  if (config.type === 'jwt_bearer') return config.clientSecret !== undefined ? 'client_secret_basic' : 'none'
+  if (config.privateKey !== undefined) return 'private_key_jwt'
+  if (config.clientSecret === undefined) return 'none'
+  // Endpoints that take JSON (Auth0 style) read the client's credentials from the body.
+  return config.bodyEncoding === 'json' ? 'client_secret_post' : 'client_secret_basic'
+}
+
+/** Checks that the options the method needs are there; returns "key: problem" lines. */
+export function clientAuthIssues (config: OAuthConfig): string[] {
+  const method = clientAuthMethod(config)
+  const issues: string[] = []
+  if (method !== 'none' && config.clientId === undefined) issues.push(`clientId: is required for ${method}`)
+  if ((method === 'client_secret_basic' || method === 'client_secret_post' || method === 'client_secret_jwt') && config.clientSecret === undefined) {
+    issues.push(`clientSecret: is required for ${method}`)
+  }
+  if (method === 'private_key_jwt' && config.privateKey === undefined) issues.push('privateKey: is required for private_key_jwt')
+  return issues
+}
+
+export function createOAuthClient (config: OAuthConfig, where: string): OAuthClient {
+  const method = clientAuthMethod(config)
+  const secrets = [config.clientSecret].filter((s): s is string => s !== undefined)
+  let assertionKey: SigningKey | undefined
+  if (method === 'private_key_jwt') assertionKey = privateSigningKey(config.privateKey ?? '', config.type === 'jwt_bearer' ? undefined : config.alg, `${where}.privateKey`)
+  if (method === 'client_secret_jwt') assertionKey = secretSigningKey(config.clientSecret ?? '', config.type === 'jwt_bearer' ? undefined : config.alg)
+  const extras: Record<string, string> = { ...config.params }
+  const scope = Array.isArray(config.scope) ? config.scope.join(' ') : config.scope
+  if (scope !== undefined && scope !== '') extras.scope = scope
+  if (config.audience !== undefined) extras.audience = config.audience
+
+  return {
+    endpoint: config.tokenUrl,
+    secrets,
+    async grant (params, signal) {
+      const body: Record<string, string> = { ...params, ...extras }
+      const headers: Record<string, string> = {}
+      const clientId = config.clientId
+      switch (method) {
+        case 'client_secret_basic':
+          // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+          headers.authorization = `Basic ${Buffer.from(`${formPart(clientId ?? '')}:${formPart(config.clientSecret ?? '')}`).toString('base64')}`
+          break
+        case 'client_secret_post':
+          body.client_id = clientId ?? ''
+          body.client_secret = config.clientSecret ?? ''
+          break
+        case 'private_key_jwt':
+        case 'client_secret_jwt':
+          body.client_id = clientId ?? ''
+          body.client_assertion_type = CLIENT_ASSERTION_TYPE
+          body.client_assertion = await clientAssertion(assertionKey as SigningKey, clientId ?? '', config.tokenUrl)
+          break
+        case 'none':
+          if (clientId !== undefined) body.client_id = clientId
+          break
+      }
+      return requestToken({ url: config.tokenUrl, encoding: config.bodyEncoding, body, headers, timeout: config.timeout, secrets, signal })
+    }
+  }
+}
+
+/** A signed JWT with the usual registered claims; the jti is fresh every time so replays are detectable. */
+export async function signAssertion (key: SigningKey, claims: Record<string, unknown>, ttlSeconds: number): Promise<string> {
+  const jwt = new SignJWT({ ...claims })
+    .setProtectedHeader(key.kid === undefined ? { alg: key.alg, typ: 'JWT' } : { alg: key.alg, typ: 'JWT', kid: key.kid })
+    .setIssuedAt()
+    .setJti(randomUUID())
+  if (claims.exp === undefined) jwt.setExpirationTime(`${ttlSeconds}s`)
+  return jwt.sign(key.key)
+}
+
+function clientAssertion (key: SigningKey, clientId: string, tokenUrl: string): Promise<string> {
+  return signAssertion(key, { iss: clientId, sub: clientId, aud: tokenUrl }, CLIENT_ASSERTION_TTL)
+}
+
+function formPart (value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2)
+}

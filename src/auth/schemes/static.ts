@@ -1,0 +1,14 @@
+import type { AuthConfigOf } from '../../config/schema.js'
+import type { AuthScheme } from '../scheme.js'
+
+/** A fixed API key: no token request, never expires, any header and scheme word. */
+export function staticScheme (config: AuthConfigOf<'static'>): AuthScheme {
+  const value = config.scheme === '' ? config.token : `${config.scheme} ${config.token}`
+  return {
+    type: 'static',
+    endpoint: undefined,
+    secrets: [config.token],
+    obtain: async () => ({ accessToken: config.token, expiresIn: Infinity }),
+    authorize: () => [config.header, value]
+  }
+}

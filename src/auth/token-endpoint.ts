@@ -1,0 +1,192 @@
+import { Agent, request, type Dispatcher } from 'undici'
+import type { TokenResponse } from './token.js'
+import { parseSeconds } from './token.js'
+import { TokenError } from './token-error.js'
+
+/** Token answers larger than this are not tokens. */
+export const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024
+
+/** Where each field is found in the answer: a field name or a dotted path (`data.token`). */
+export interface ResponseFields {
+  accessToken: string
+  expiresIn: string
+  refreshToken: string
+  refreshExpiresIn: string
+}
+
+export const OAUTH_FIELDS: ResponseFields = {
+  accessToken: 'access_token',
+  expiresIn: 'expires_in',
+  refreshToken: 'refresh_token',
+  refreshExpiresIn: 'refresh_expires_in'
+}
+
+export interface TokenRequest {
+  url: string
+  encoding: 'form' | 'json'
+  body: Record<string, unknown>
+  headers?: Record<string, string>
+  /** ms; covers connecting, waiting for headers and reading the body. */
+  timeout: number
+  /** Values to strip from any message built from the endpoint's answer. */
+  secrets: readonly string[]
+  fields?: ResponseFields
+  signal?: AbortSignal
+  dispatcher?: Dispatcher
+}
+
+/** Certificates are verified (undici's default, stated here so no one turns it off by accident). */
+const defaultDispatcher = new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
+
+/** POSTs to a token endpoint and parses the answer (RFC 6749 §5.1 / §5.2 and look-alikes). */
+export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
+  const fields = req.fields ?? OAUTH_FIELDS
+  const body = req.encoding === 'json' ? JSON.stringify(req.body) : formEncode(req.body)
+  const signal = req.signal === undefined ? AbortSignal.timeout(req.timeout) : AbortSignal.any([req.signal, AbortSignal.timeout(req.timeout)])
+  let status: number
+  let headers: Record<string, string | string[] | undefined>
+  let text: string
+  try {
+    const res = await request(req.url, {
+      method: 'POST',
+      dispatcher: req.dispatcher ?? defaultDispatcher,
+      headers: {
+        'content-type': req.encoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        ...req.headers
+      },
+      body,
+      signal,
+      headersTimeout: req.timeout,
+      bodyTimeout: req.timeout
+    })
+    status = res.statusCode
+    headers = res.headers
+    text = await readLimited(res.body, MAX_TOKEN_RESPONSE_BYTES)
+  } catch (err) {
+    const reason = signal.aborted ? `no answer within ${req.timeout} ms` : describeNetworkError(err)
+    throw new TokenError('unavailable', `token endpoint ${origin(req.url)}: ${reason}`, { cause: err })
+  }
+  return parseTokenAnswer(status, headers, text, req, fields)
+}
+
+function parseTokenAnswer (status: number, headers: Record<string, string | string[] | undefined>, text: string, req: TokenRequest, fields: ResponseFields): TokenResponse {
+  const where = `token endpoint ${origin(req.url)}`
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  if (status === 429 || status >= 500) {
+    const retryAfterMs = parseRetryAfter(headers['retry-after'])
+    throw new TokenError('unavailable', `${where} answered HTTP ${status}`, { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+  }
+  if (status >= 400 || (status < 300 && isRecord(json) && json[fields.accessToken] === undefined && typeof json.error === 'string')) {
+    const { oauthError, description } = describeErrorBody(json)
+    const detail = [oauthError, description].filter(Boolean).join(': ')
+    const message = redact(`${detail === '' ? 'refused' : detail} (HTTP ${status})`, req.secrets)
+    throw new TokenError('rejected', message, { status, ...(oauthError === undefined ? {} : { oauthError }) })
+  }
+  if (status < 200 || status >= 300) {
+    throw new TokenError('unavailable', `${where} answered HTTP ${status}`, { status })
+  }
+  if (!isRecord(json)) throw new TokenError('unavailable', `${where} answered HTTP ${status} with a body that is not JSON`, { status })
+  const accessToken = pick(json, fields.accessToken)
+  if (typeof accessToken !== 'string' || accessToken === '') {
+    throw new TokenError('unavailable', `${where} answered without "${fields.accessToken}"`, { status })
+  }
+  const token: TokenResponse = { accessToken }
+  const expiresIn = parseSeconds(pick(json, fields.expiresIn))
+  if (expiresIn !== undefined) token.expiresIn = expiresIn
+  const refreshToken = pick(json, fields.refreshToken)
+  if (typeof refreshToken === 'string' && refreshToken !== '') token.refreshToken = refreshToken
+  const refreshExpiresIn = parseSeconds(pick(json, fields.refreshExpiresIn))
+  if (refreshExpiresIn !== undefined) token.refreshExpiresIn = refreshExpiresIn
+  return token
+}
+
+/** Reads a dotted path (`data.token`) from a parsed answer. */
+export function pick (json: Record<string, unknown>, path: string): unknown {
+  if (path in json) return json[path]
+  let value: unknown = json
+  for (const key of path.split('.')) {
+    if (!isRecord(value)) return undefined
+    value = value[key]
+  }
+  return value
+}
+
+/** OAuth (`error`, `error_description`), Netography (`name`, `message`) and `{error: {code, message}}` shapes. */
+function describeErrorBody (json: unknown): { oauthError?: string, description?: string } {
+  if (!isRecord(json)) return {}
+  const err = json.error
+  if (typeof err === 'string') {
+    const description = typeof json.error_description === 'string' ? json.error_description : typeof json.message === 'string' ? json.message : undefined
+    return description === undefined ? { oauthError: err } : { oauthError: err, description }
+  }
+  if (isRecord(err)) {
+    const code = typeof err.code === 'string' ? err.code : undefined
+    const message = typeof err.message === 'string' ? err.message : undefined
+    return { ...(code === undefined ? {} : { oauthError: code }), ...(message === undefined ? {} : { description: message }) }
+  }
+  const name = typeof json.name === 'string' ? json.name : undefined
+  const message = typeof json.message === 'string' ? json.message : undefined
+  return { ...(name === undefined ? {} : { oauthError: name }), ...(message === undefined ? {} : { description: message }) }
+}
+
+/** Replaces every configured secret in a message; also caps its length. */
+export function redact (text: string, secrets: readonly string[]): string {
+  let out = text
+  for (const secret of secrets) {
+    if (secret.length >= 4) out = out.split(secret).join('[redacted]')
+  }
+  return out.length > 300 ? `${out.slice(0, 300)}…` : out
+}
+
+/** `Retry-After` in seconds or as an HTTP-date, to ms from now. */
+export function parseRetryAfter (value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value
+  if (text === undefined || text.trim() === '') return undefined
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000
+  const date = Date.parse(text)
+  if (Number.isNaN(date)) return undefined
+  return Math.max(0, date - now)
+}
+
+function formEncode (body: Record<string, unknown>): string {
+  const form = new URLSearchParams()
+  for (const [k, v] of Object.entries(body)) {
+    if (v !== undefined) form.append(k, typeof v === 'string' ? v : JSON.stringify(v))
+  }
+  return form.toString()
+}
+
+async function readLimited (body: AsyncIterable<Buffer> & { destroy: (err?: Error) => unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += chunk.length
+    if (size > limit) {
+      body.destroy()
+      throw new Error(`answer larger than ${limit} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function describeNetworkError (err: unknown): string {
+  const e = err as { code?: string, message?: string }
+  if (typeof e.message === 'string' && e.message.startsWith('answer larger')) return e.message
+  return e.code ?? e.message ?? 'request failed'
+}
+
+function origin (url: string): string {
+  const u = new URL(url)
+  return `${u.origin}${u.pathname}`
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}

@@ -1,0 +1,136 @@
+import httpProxy from '@fastify/http-proxy'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Agent, type Dispatcher } from 'undici'
+import type { TokenBroker } from '../auth/broker.js'
+import type { TokenSet } from '../auth/token.js'
+import type { RouteConfig } from '../config/schema.js'
+import { forwardBody, keepSmallBodies } from './body.js'
+import { sendError, upstreamFailure } from './error-reply.js'
+import { cleanRequestHeaders, cleanResponseHeaders } from './headers.js'
+import { locationRewriter } from './location.js'
+
+/** Per-request state of a proxied request. */
+export interface ProxyState {
+  /** The token this request was sent with: the one to drop on a `retryOn` answer. */
+  token: TokenSet
+  /** The upstream path (base path + rest), as http-proxy mapped it. */
+  dest: string
+  replayed: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    proxyState: ProxyState | null
+  }
+}
+
+const HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
+
+/** Upstream connections of one route: its own pool, certificates always verified. */
+export function createRouteDispatcher (): Dispatcher {
+  // reply-from would turn verification off for a pool it builds itself, so every route brings its own.
+  return new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
+}
+
+/**
+ * One config route: `prefix` → `upstream` through @fastify/http-proxy, with the
+ * broker's token obtained in preHandler, set synchronously while the headers
+ * are rewritten, and one replay after a `retryOn` answer when the body was kept.
+ */
+export function registerRoute (app: FastifyInstance, route: RouteConfig, broker: TokenBroker, dispatcher: Dispatcher): void {
+  const retryOn = new Set(route.retryOn)
+  const rewriteLocation = locationRewriter(route.upstream, route.prefix)
+  const upstreamUrl = new URL(route.upstream)
+
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', keepSmallBodies)
+
+    const replyOptions = {
+      timeout: route.timeout,
+      queryString: rawQuery,
+      rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
+        const state = request.proxyState as ProxyState
+        return cleanRequestHeaders(headers, broker.scheme.authorize(state.token, { method: request.method, url: upstreamUrl.origin + request.url }))
+      },
+      rewriteHeaders: (headers: IncomingHttpHeaders) => {
+        const cleaned = cleanResponseHeaders(headers)
+        if (typeof cleaned.location === 'string') cleaned.location = rewriteLocation(cleaned.location)
+        return cleaned
+      },
+      onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream & { resume: () => void } }) => {
+        const state = request.proxyState as ProxyState
+        if (retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || Buffer.isBuffer(request.body))) {
+          replay(request, reply, state, res)
+          return
+        }
+        reply.send(res.stream)
+      },
+      onError: (reply: FastifyReply, { error }: { error: FastifyError }) => {
+        sendError(reply.request, reply, upstreamFailure(error, route.timeout))
+      }
+    }
+
+    function forward (request: FastifyRequest, reply: FastifyReply): void {
+      // reply-from reads request.body; a kept Buffer goes as a fresh stream so it can be sent twice.
+      const body = request.body
+      if (Buffer.isBuffer(body)) request.body = body.length === 0 ? undefined : forwardBody(body)
+      try {
+        reply.from((request.proxyState as ProxyState).dest, replyOptions as never)
+      } finally {
+        request.body = body
+      }
+    }
+
+    function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState, res: { headers: Record<string, unknown>, stream: { resume: () => void } }): void {
+      state.replayed = true
+      res.stream.resume()
+      // reply-from already copied the refused answer's headers; the replay's answer brings its own.
+      for (const name of Object.keys(res.headers)) reply.removeHeader(name)
+      broker.invalidate(state.token)
+      Promise.resolve(broker.token()).then((token) => {
+        state.token = token
+        forward(request, reply)
+      }, (err: FastifyError) => sendError(request, reply, err))
+    }
+
+    await scope.register(httpProxy, {
+      upstream: route.upstream,
+      prefix: route.prefix === '/' ? '' : route.prefix,
+      undici: dispatcher as never,
+      proxyPayloads: false,
+      internalRewriteLocationHeader: false,
+      disableRequestLogging: true,
+      httpMethods: HTTP_METHODS,
+      config: { bearerRoute: route.name },
+      preHandler: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+        let token: Promise<TokenSet> | TokenSet
+        try {
+          token = broker.token()
+        } catch (err) {
+          done(err as Error)
+          return
+        }
+        if (token instanceof Promise) {
+          token.then((t) => { request.proxyState = { token: t, dest: '', replayed: false }; done() }, done)
+        } else {
+          request.proxyState = { token, dest: '', replayed: false }
+          done()
+        }
+      },
+      replyOptions: replyOptions as never,
+      handler: (request: FastifyRequest, reply: FastifyReply, dest: string) => {
+        // http-proxy has mapped the prefix to the upstream's base path and checked for traversal.
+        (request.proxyState as ProxyState).dest = dest.split('?', 1)[0] as string
+        forward(request, reply)
+      }
+    })
+  })
+}
+
+/** The query exactly as the client sent it: re-encoding could break signed URLs. */
+function rawQuery (_search: string | undefined, url: string): string {
+  const index = url.indexOf('?')
+  return index === -1 ? '' : url.slice(index + 1)
+}
