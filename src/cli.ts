@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { pino } from 'pino'
+import { createBrokers } from './app.js'
+import { secondsLeft } from './auth/broker.js'
+import { configPath, loadConfigFile } from './config/load.js'
+import type { Config } from './config/schema.js'
+import { demoInstructions, startDemoServers } from './demo.js'
+import { ConfigError } from './errors.js'
+import { createLogger } from './logger.js'
+import { closeOnSignals, startServer } from './server.js'
+
+const USAGE = `Usage:
+  bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--log-level L] [--pretty]
+  bearer-proxy check [-c FILE]        obtain a token for every route; exit 1 if any fails
+  bearer-proxy token ROUTE [-c FILE]  print one valid access token for ROUTE
+  bearer-proxy demo [--port N]        demo token server + API + proxy, all on loopback
+
+Config: -c FILE, else $BEARER_PROXY_CONFIG, else ./config/bearer-proxy.yaml
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error`
+
+const COMMANDS = new Set(['serve', 'check', 'token', 'demo'])
+
+/** A usage mistake: exit code 2, with the usage text. */
+class UsageError extends Error {}
+
+interface Output {
+  out: (line: string) => void
+  err: (line: string) => void
+}
+
+export async function main (argv: string[], io: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) }): Promise<number> {
+  let args
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'log-level': { type: 'string' },
+        pretty: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' }
+      }
+    })
+  } catch (err) {
+    io.err(`bearer-proxy: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  const { values, positionals } = args
+  if (values.help === true) {
+    io.out(USAGE)
+    return 0
+  }
+  if (values.version === true) {
+    io.out(version())
+    return 0
+  }
+  const [command = 'serve', ...rest] = positionals
+  try {
+    if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"`)
+    const port = values.port === undefined ? undefined : parsePort(values.port)
+    switch (command) {
+      case 'serve':
+        noExtra(rest)
+        return await serve(loadConfigFile(configPath(values.config)), { host: values.host, port, level: values['log-level'], pretty: values.pretty })
+      case 'check':
+        noExtra(rest)
+        return await check(loadConfigFile(configPath(values.config)), io)
+      case 'token': {
+        const [route, ...more] = rest
+        if (route === undefined) throw new UsageError('token needs a ROUTE name')
+        noExtra(more)
+        return await printToken(loadConfigFile(configPath(values.config)), route, io)
+      }
+      default:
+        noExtra(rest)
+        return await demo({ port, level: values['log-level'], pretty: values.pretty ?? process.stdout.isTTY }, io)
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`bearer-proxy: ${err.message}\n\n${USAGE}`)
+      return 2
+    }
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues) io.err(issue)
+      return 2
+    }
+    io.err(`bearer-proxy: ${(err as Error).message}`)
+    return 1
+  }
+}
+
+interface ServeFlags {
+  host?: string | undefined
+  port?: number | undefined
+  level?: string | undefined
+  pretty?: boolean | undefined
+}
+
+async function serve (config: Config, flags: ServeFlags): Promise<number> {
+  if (flags.host !== undefined) config.listen.host = flags.host
+  if (flags.port !== undefined) config.listen.port = flags.port
+  const logger = createLogger({ level: flags.level, pretty: flags.pretty })
+  const server = await startServer(config, logger)
+  closeOnSignals(server, logger)
+  return new Promise<number>(() => {}) // runs until a signal ends the process
+}
+
+async function check (config: Config, io: Output): Promise<number> {
+  const brokers = createBrokers(config, { logger: pino({ level: 'silent' }) })
+  let failed = 0
+  const now = Date.now()
+  const lines = await Promise.all(config.routes.map(async (route) => {
+    const broker = brokers.get(route.name)
+    try {
+      const token = await broker?.token()
+      const left = token === undefined ? null : secondsLeft(token, now)
+      return `${route.name}\t${route.prefix}\t${route.auth.type}\tok\t${left === null ? 'never expires' : `expires in ${left}s`}`
+    } catch (err) {
+      failed++
+      return `${route.name}\t${route.prefix}\t${route.auth.type}\terror\t${(err as Error).message}`
+    }
+  }))
+  for (const line of lines) io.out(line)
+  for (const broker of brokers.values()) broker.close()
+  return failed > 0 ? 1 : 0
+}
+
+async function printToken (config: Config, name: string, io: Output): Promise<number> {
+  const route = config.routes.find((r) => r.name === name)
+  if (route === undefined) throw new UsageError(`no route "${name}"; routes: ${config.routes.map((r) => r.name).join(', ')}`)
+  const brokers = createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const broker = brokers.get(name)
+  try {
+    const token = await broker?.token()
+    io.out(token?.accessToken ?? '')
+    return 0
+  } finally {
+    broker?.close()
+  }
+}
+
+async function demo (flags: ServeFlags, io: Output): Promise<number> {
+  const servers = await startDemoServers({ host: '127.0.0.1', port: flags.port ?? 8080 })
+  const logger = createLogger({ level: flags.level, pretty: flags.pretty })
+  let server
+  try {
+    server = await startServer(servers.config, logger)
+  } catch (err) {
+    await servers.close()
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${servers.config.listen.port} is in use; try: bearer-proxy demo --port 8081`)
+    throw err
+  }
+  io.err(demoInstructions(server.url))
+  closeOnSignals({ ...server, close: async () => { await server.close(); await servers.close() } }, logger)
+  return new Promise<number>(() => {})
+}
+
+function parsePort (text: string): number {
+  const port = Number(text)
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not "${text}"`)
+  return port
+}
+
+function noExtra (rest: string[]): void {
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`)
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code !== 0) process.exitCode = code
+}, (err: unknown) => {
+  process.stderr.write(`bearer-proxy: ${(err as Error).message}\n`)
+  process.exitCode = 1
+})
