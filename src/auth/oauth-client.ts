@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
-import type { AuthConfigOf } from '../config/schema.js'
+import { clientAuthMethod, type OAuthConfig } from '../config/schema.js'
 import { privateSigningKey, secretSigningKey, type SigningKey } from './keys.js'
 import type { TokenResponse } from './token.js'
 import { requestToken } from './token-endpoint.js'
-
-type OAuthConfig = AuthConfigOf<'client_credentials' | 'password' | 'refresh_token' | 'jwt_bearer'>
-export type ClientAuthMethod = NonNullable<OAuthConfig['clientAuth']>
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 /** Lifetime of a client assertion (RFC 7523 §3): short, it is used once. */
@@ -21,27 +18,6 @@ export interface OAuthClient {
   readonly endpoint: string
   readonly secrets: readonly string[]
   grant (params: Record<string, string>, signal: AbortSignal): Promise<TokenResponse>
-}
-
-export function clientAuthMethod (config: OAuthConfig): ClientAuthMethod {
-  if (config.clientAuth !== undefined) return config.clientAuth
-  if (config.type === 'jwt_bearer') return config.clientSecret !== undefined ? 'client_secret_basic' : 'none'
-  if (config.privateKey !== undefined) return 'private_key_jwt'
-  if (config.clientSecret === undefined) return 'none'
-  // Endpoints that take JSON (Auth0 style) read the client's credentials from the body.
-  return config.bodyEncoding === 'json' ? 'client_secret_post' : 'client_secret_basic'
-}
-
-/** Checks that the options the method needs are there; returns "key: problem" lines. */
-export function clientAuthIssues (config: OAuthConfig): string[] {
-  const method = clientAuthMethod(config)
-  const issues: string[] = []
-  if (method !== 'none' && config.clientId === undefined) issues.push(`clientId: is required for ${method}`)
-  if ((method === 'client_secret_basic' || method === 'client_secret_post' || method === 'client_secret_jwt') && config.clientSecret === undefined) {
-    issues.push(`clientSecret: is required for ${method}`)
-  }
-  if (method === 'private_key_jwt' && config.privateKey === undefined) issues.push('privateKey: is required for private_key_jwt')
-  return issues
 }
 
 export function createOAuthClient (config: OAuthConfig, where: string): OAuthClient {

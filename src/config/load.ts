@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
+import { netographyBase } from '../auth/schemes/netosecret.js'
 import { configSchema, type Config, type RouteConfig } from './schema.js'
 import { resolveSecrets } from './secrets.js'
 
@@ -43,7 +44,13 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
   const result = configSchema.safeParse(resolved, { reportInput: false })
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
   const { routes, ...rest } = result.data
-  const list: RouteConfig[] = Object.entries(routes).map(([name, route]) => ({ ...route, name, prefix: route.prefix ?? `/${name}` }))
+  const list: RouteConfig[] = Object.entries(routes).map(([name, route]) => ({
+    ...route,
+    name,
+    prefix: route.prefix ?? `/${name}`,
+    // The schema has checked that only netography routes may leave it out.
+    upstream: route.upstream ?? (route.auth.type === 'netography' ? netographyBase(route.auth.netosecret) : '')
+  }))
   return { ...rest, routes: list }
 }
 

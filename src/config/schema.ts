@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { decodeNetosecret } from '../auth/schemes/netosecret.js'
 
 /**
  * The config schema is the single source of the config type: defaults from
@@ -78,15 +79,56 @@ const jwtBearerAuth = z.strictObject({
   assertionTtl: z.number().int().positive().default(300)
 })
 
+const bodyEncoding = z.enum(['form', 'json'])
+const loginAuth = z.strictObject({
+  type: z.literal('login'),
+  tokenUrl: httpUrl,
+  bodyEncoding: bodyEncoding.default('json'),
+  body: z.record(z.string(), z.unknown()).default({}),
+  /** Extra request headers for the login and refresh calls (an API key some login endpoints want). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** `{{refresh_token}}` in the body stands for the current refresh token. */
+  refresh: z.strictObject({
+    url: httpUrl,
+    bodyEncoding: bodyEncoding.optional(),
+    body: z.record(z.string(), z.unknown()).default({ refresh_token: '{{refresh_token}}' })
+  }).optional(),
+  response: z.strictObject({
+    accessToken: nonEmpty.default('access_token'),
+    expiresIn: nonEmpty.default('expires_in'),
+    refreshToken: nonEmpty.default('refresh_token'),
+    refreshExpiresIn: nonEmpty.default('refresh_expires_in')
+  }).default({ accessToken: 'access_token', expiresIn: 'expires_in', refreshToken: 'refresh_token', refreshExpiresIn: 'refresh_expires_in' }),
+  header: nonEmpty.default('authorization').transform((h) => h.toLowerCase()),
+  scheme: z.string().default('Bearer'),
+  timeout: positiveMs.default(10_000)
+})
+
+const netographyAuth = z.strictObject({
+  type: z.literal('netography'),
+  /** base64 of JSON {url, shortname, appname, appkey, sharedsecret}; decoded once here. */
+  netosecret: nonEmpty.transform((text, ctx) => {
+    const decoded = decodeNetosecret(text)
+    if (typeof decoded === 'string') {
+      ctx.addIssue({ code: 'custom', message: decoded })
+      return z.NEVER
+    }
+    return decoded
+  }),
+  timeout: positiveMs.default(10_000)
+})
+
+export const AUTH_TYPES = ['static', 'client_credentials', 'password', 'refresh_token', 'jwt_bearer', 'login', 'netography'] as const
+
 export const authSchema = z.discriminatedUnion('type', [
   staticAuth,
   clientCredentialsAuth,
   passwordAuth,
   refreshTokenAuth,
-  jwtBearerAuth
+  jwtBearerAuth,
+  loginAuth,
+  netographyAuth
 ], { error: (issue) => issue.code === 'invalid_union' ? `must be one of: ${AUTH_TYPES.join(', ')}` : undefined })
-
-export const AUTH_TYPES = ['static', 'client_credentials', 'password', 'refresh_token', 'jwt_bearer'] as const
 
 const prefix = z.string()
   .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/, 'must be a path starting with "/" made of plain URL characters (no "%", "?", "#" or spaces)')
@@ -96,12 +138,22 @@ const prefix = z.string()
 
 const routeSchema = z.strictObject({
   prefix: prefix.optional(),
-  upstream: httpUrl.refine((u) => { const url = new URL(u); return url.search === '' && url.hash === '' }, 'must not carry a query or fragment'),
+  /** Optional only for `netography`, whose secret names the API. */
+  upstream: httpUrl.refine((u) => { const url = new URL(u); return url.search === '' && url.hash === '' }, 'must not carry a query or fragment').optional(),
   /** Upstream statuses that mean "token rejected": drop the token, get a new one, replay once. */
   retryOn: z.array(z.number().int().min(400).max(599)).default([401]),
   /** Upstream response timeout, ms. */
   timeout: positiveMs.default(30_000),
   auth: authSchema
+}).superRefine((route, ctx) => {
+  if (route.upstream === undefined && route.auth.type !== 'netography') ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'is required' })
+  const auth = route.auth
+  if (auth.type === 'client_credentials' || auth.type === 'password' || auth.type === 'refresh_token' || auth.type === 'jwt_bearer') {
+    for (const [key, message] of clientAuthIssues(auth)) ctx.addIssue({ code: 'custom', path: ['auth', key], message })
+  }
+  if (auth.type === 'jwt_bearer' && auth.privateKey === undefined && auth.secret === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'privateKey'], message: 'privateKey or secret is required to sign the assertion' })
+  }
 })
 
 const endpoint = (host: string, port: number) => z.strictObject({
@@ -146,6 +198,32 @@ export type ParsedConfig = z.output<typeof configSchema>
 export type AuthConfig = z.output<typeof authSchema>
 export type AuthType = AuthConfig['type']
 export type AuthConfigOf<T extends AuthType> = Extract<AuthConfig, { type: T }>
-export type RouteConfig = z.output<typeof routeSchema> & { name: string, prefix: string }
+export type RouteConfig = z.output<typeof routeSchema> & { name: string, prefix: string, upstream: string }
 export type TokenSettings = ParsedConfig['tokens']
 export type Config = Omit<ParsedConfig, 'routes'> & { routes: RouteConfig[] }
+
+export type OAuthConfig = AuthConfigOf<'client_credentials' | 'password' | 'refresh_token' | 'jwt_bearer'>
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
+
+/** The client authentication a grant uses (RFC 6749 §2.3): explicit, or from the options given. */
+export function clientAuthMethod (config: Pick<OAuthConfig, 'type' | 'clientAuth' | 'clientSecret' | 'privateKey' | 'bodyEncoding'>): ClientAuthMethod {
+  if (config.clientAuth !== undefined) return config.clientAuth
+  // For jwt_bearer the private key signs the grant itself, not the client.
+  if (config.type === 'jwt_bearer') return config.clientSecret !== undefined ? 'client_secret_basic' : 'none'
+  if (config.privateKey !== undefined) return 'private_key_jwt'
+  if (config.clientSecret === undefined) return 'none'
+  // Endpoints that take JSON (Auth0 style) read the client's credentials from the body.
+  return config.bodyEncoding === 'json' ? 'client_secret_post' : 'client_secret_basic'
+}
+
+/** What the chosen method needs, as [key, message] pairs. */
+function clientAuthIssues (config: OAuthConfig): Array<[string, string]> {
+  const method = clientAuthMethod(config)
+  const issues: Array<[string, string]> = []
+  if (method !== 'none' && config.clientId === undefined) issues.push(['clientId', `is required for ${method}`])
+  if ((method === 'client_secret_basic' || method === 'client_secret_post' || method === 'client_secret_jwt') && config.clientSecret === undefined) {
+    issues.push(['clientSecret', `is required for ${method}`])
+  }
+  if (method === 'private_key_jwt' && config.privateKey === undefined) issues.push(['privateKey', 'is required for private_key_jwt'])
+  return issues
+}
