@@ -8,7 +8,11 @@ import type { TokenStore } from './auth/token-store.js'
 import type { Config } from './config/schema.js'
 import { ConfigError, RouteNotFoundError } from './errors.js'
 import { routeName, sendError } from './proxy/error-reply.js'
+import { clientErrorHandler } from './proxy/client-errors.js'
+import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
 import { createRouteDispatcher, registerRoute } from './proxy/route.js'
+
+const HEADERS_TIMEOUT_MS = 10_000
 
 export interface AppOptions {
   logger: Logger
@@ -59,8 +63,17 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     // Bodies stream to the upstream; the proxy itself never holds more than a replayable 1 MiB.
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // Slow-loris: the headers must arrive within 10 s, and an idle connection is closed
+    // once it has been silent longer than any upstream may take to answer.
+    http: { headersTimeout: HEADERS_TIMEOUT_MS },
+    connectionTimeout: Math.max(...config.routes.map((r) => r.timeout)) + 30_000,
+    clientErrorHandler
   })
+  if (exposedWithoutProtection(config)) {
+    options.logger.warn({ event: 'exposed', host: config.listen.host }, `listening on ${config.listen.host} without security.clientKey or security.allowedHosts: anyone who can reach this port can use its credentials`)
+  }
+  registerGuards(app, config)
   app.decorateRequest('proxyState', null)
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))

@@ -109,7 +109,8 @@ export interface TestProxy extends ProxyApp {
 }
 
 /** The proxy built from a config object, listening on 127.0.0.1 port 0, logs captured. */
-export async function startProxy (t: TestContext, input: ConfigInput, options: { now?: () => number, env?: NodeJS.ProcessEnv } = {}): Promise<TestProxy> {
+/** `input` is validated like a config file (so tests may build it loosely). */
+export async function startProxy (t: TestContext, input: ConfigInput | Record<string, unknown>, options: { now?: () => number, env?: NodeJS.ProcessEnv } = {}): Promise<TestProxy> {
   const config = parseConfig({ admin: false, ...input }, { env: options.env ?? {} })
   const logs = new LogSink()
   const proxy = await buildApp(config, { logger: createLogger({ level: 'debug', destination: logs }), ...(options.now === undefined ? {} : { now: options.now }) })

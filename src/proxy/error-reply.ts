@@ -42,7 +42,16 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, error: 
   reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body)
 }
 
+/** What a proxy route puts in its fastify route config. */
+export interface RouteTag {
+  name: string
+  prefix: string
+}
+
+export function routeOf (request: FastifyRequest): RouteTag | undefined {
+  return (request.routeOptions.config as { bearerRoute?: RouteTag } | undefined)?.bearerRoute
+}
+
 export function routeName (request: FastifyRequest): string | undefined {
-  const config = request.routeOptions.config as { bearerRoute?: string } | undefined
-  return config?.bearerRoute
+  return routeOf(request)?.name
 }

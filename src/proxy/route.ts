@@ -103,7 +103,7 @@ export function registerRoute (app: FastifyInstance, route: RouteConfig, broker:
       internalRewriteLocationHeader: false,
       disableRequestLogging: true,
       httpMethods: HTTP_METHODS,
-      config: { bearerRoute: route.name },
+      config: { bearerRoute: { name: route.name, prefix: route.prefix } },
       preHandler: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
         let token: Promise<TokenSet> | TokenSet
         try {

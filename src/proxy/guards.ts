@@ -1,0 +1,122 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config/schema.js'
+import { BadRequestError, ClientKeyInvalidError, HostNotAllowedError, OriginNotAllowedError, UriTooLongError } from '../errors.js'
+import { routeOf } from './error-reply.js'
+
+/** Longer request targets are refused (414) before any work. */
+export const MAX_URL_LENGTH = 8 * 1024
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]']
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]'])
+const PREFLIGHT_MAX_AGE = '600'
+
+/**
+ * A port that adds credentials to any request must serve only its owner's
+ * tools. Checked on every request, before any token work, in this order:
+ * request target, Host (DNS rebinding), Origin / Sec-Fetch-Site (browsers),
+ * CORS preflight, client key.
+ */
+export function registerGuards (app: FastifyInstance, config: Config): void {
+  const hosts = allowedHosts(config)
+  const origins = new Set(config.security.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')))
+  const keyDigest = config.security.clientKey === undefined ? undefined : digest(config.security.clientKey)
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.raw.url ?? ''
+    if (url.length > MAX_URL_LENGTH) return done(new UriTooLongError(MAX_URL_LENGTH))
+    // Only origin-form targets ("/path?query"): absolute-form and "//host" would name another server.
+    if (!url.startsWith('/') || url.startsWith('//')) return done(new BadRequestError('request target must be a path starting with a single "/"'))
+    const pathProblem = checkPath(url, routeOf(request)?.prefix)
+    if (pathProblem !== undefined) return done(new BadRequestError(pathProblem))
+
+    const host = request.headers.host
+    if (host === undefined || !hostAllowed(host, hosts)) return done(new HostNotAllowedError(JSON.stringify(host ?? '')))
+
+    const origin = request.headers.origin
+    const site = request.headers['sec-fetch-site']
+    if (origin !== undefined || site === 'cross-site' || site === 'same-site') {
+      if (origin === undefined || !origins.has(origin.toLowerCase())) return done(new OriginNotAllowedError(JSON.stringify(origin ?? `(${site as string} request)`)))
+      reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
+      if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
+        answerPreflight(request, reply)
+        return
+      }
+    }
+
+    if (keyDigest !== undefined) {
+      const sent = request.headers['x-proxy-key']
+      if (typeof sent !== 'string' || !timingSafeEqual(digest(sent), keyDigest)) return done(new ClientKeyInvalidError())
+    }
+    done()
+  })
+}
+
+/** Whether the listen address can be reached from other machines without a client key or host allow-list: worth a loud warning. */
+export function exposedWithoutProtection (config: Config): boolean {
+  const host = config.listen.host.toLowerCase()
+  const loopback = host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')
+  return !loopback && config.security.clientKey === undefined && config.security.allowedHosts.length === 0
+}
+
+function answerPreflight (request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('access-control-allow-methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS')
+  const requested = request.headers['access-control-request-headers']
+  if (typeof requested === 'string') reply.header('access-control-allow-headers', requested)
+  if (request.headers['access-control-request-private-network'] === 'true') reply.header('access-control-allow-private-network', 'true')
+  reply.header('access-control-max-age', PREFLIGHT_MAX_AGE).code(204).send()
+}
+
+function allowedHosts (config: Config): Set<string> {
+  const hosts = new Set(LOOPBACK_HOSTS)
+  const listen = config.listen.host.toLowerCase()
+  if (!WILDCARD_HOSTS.has(listen)) hosts.add(listen.includes(':') && !listen.startsWith('[') ? `[${listen}]` : listen)
+  for (const h of config.security.allowedHosts) hosts.add(h.toLowerCase())
+  return hosts
+}
+
+/** Exact match of the Host value, with or without its port: `localhost.evil.example` is not `localhost`. */
+function hostAllowed (host: string, allowed: Set<string>): boolean {
+  const value = host.toLowerCase()
+  if (allowed.has(value)) return true
+  const withoutPort = value.replace(/:\d+$/, '')
+  return withoutPort !== value && allowed.has(withoutPort)
+}
+
+/**
+ * No segment may be, or decode to, a dot-segment, however often it was
+ * percent-encoded or whatever slash it hides behind (`..`, `%2e%2e`,
+ * `%252e%252e`, `..%2f`, `..\`); no empty segments (`//`); and the route's
+ * prefix must be spelled literally (`/%76ivacity` is refused), so what the
+ * upstream receives is always inside the route's base path.
+ */
+function checkPath (url: string, prefix: string | undefined): string | undefined {
+  const path = url.split('?', 1)[0] as string
+  const segments = path.split('/').slice(1)
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i] as string
+    if (segment === '' && i < segments.length - 1) return 'empty path segments ("//") are not allowed'
+    const decoded = decodeRepeatedly(segment)
+    if (decoded === undefined) return 'malformed percent-encoding in the path'
+    if (decoded.split(/[/\\]/).some((part) => part === '.' || part === '..')) return 'dot-segments ("..") are not allowed in the path'
+  }
+  if (prefix !== undefined && prefix !== '/' && !(path === prefix || path.startsWith(`${prefix}/`))) {
+    return `the route prefix must be spelled as ${prefix}`
+  }
+  return undefined
+}
+
+function decodeRepeatedly (segment: string): string | undefined {
+  let value = segment
+  for (let i = 0; i < 4 && value.includes('%'); i++) {
+    try {
+      value = decodeURIComponent(value)
+    } catch {
+      return undefined
+    }
+  }
+  return value
+}
+
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
