@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
+import { Metrics } from './admin/metrics.js'
 import { TokenBroker } from './auth/broker.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
@@ -23,12 +24,14 @@ export interface AppOptions {
 
 export interface ProxyApp {
   app: FastifyInstance
+  config: Config
   brokers: Map<string, TokenBroker>
+  metrics: Metrics
   close (): Promise<void>
 }
 
 /** One broker per route; scheme problems found here (unreadable keys) are config errors. */
-export function createBrokers (config: Config, options: AppOptions): Map<string, TokenBroker> {
+export function createBrokers (config: Config, options: AppOptions, metrics?: Metrics): Map<string, TokenBroker> {
   const budgets = new RequestBudgets(config.tokens.maxRequestsPerMinute)
   const brokers = new Map<string, TokenBroker>()
   const issues: string[] = []
@@ -42,7 +45,8 @@ export function createBrokers (config: Config, options: AppOptions): Map<string,
         logger: options.logger.child({ route: route.name }),
         ...(scheme.endpoint === undefined ? {} : { budget: budgets.for(scheme.endpoint) }),
         ...(options.store === undefined ? {} : { store: options.store }),
-        ...(options.now === undefined ? {} : { now: options.now })
+        ...(options.now === undefined ? {} : { now: options.now }),
+        ...(metrics === undefined ? {} : { onTokenRequest: (outcome) => metrics.tokenRequest(route.name, outcome) })
       }))
     } catch (err) {
       issues.push((err as Error).message)
@@ -54,7 +58,9 @@ export function createBrokers (config: Config, options: AppOptions): Map<string,
 
 /** Builds the proxy (routes, error handling, request log) without listening. */
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
-  const brokers = createBrokers(config, options)
+  let brokers = new Map<string, TokenBroker>()
+  const metrics = new Metrics(() => brokers.values(), options.now)
+  brokers = createBrokers(config, options, metrics)
   await Promise.all([...brokers.values()].map((b) => b.init()))
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -83,7 +89,9 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   })
   app.addHook('onResponse', (request, reply, done) => {
     // One line per request; the path without its query, which may carry keys.
-    request.log.info({ route: routeName(request), method: request.method, path: request.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request')
+    const route = routeName(request)
+    request.log.info({ route, method: request.method, path: request.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request')
+    metrics.request(route ?? '', request.method, reply.statusCode, reply.elapsedTime / 1000)
     done()
   })
 
@@ -91,12 +99,12 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   for (const route of config.routes) {
     const dispatcher = createRouteDispatcher()
     dispatchers.push(dispatcher)
-    registerRoute(app, route, brokers.get(route.name) as TokenBroker, dispatcher)
+    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics })
   }
   app.addHook('onClose', async () => {
     for (const broker of brokers.values()) broker.close()
     await Promise.all(dispatchers.map((d) => d.close()))
   })
   await app.ready()
-  return { app, brokers, close: () => app.close() }
+  return { app, config, brokers, metrics, close: () => app.close() }
 }

@@ -155,7 +155,7 @@ async function demo (flags: ServeFlags, io: Output): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${servers.config.listen.port} is in use; try: bearer-proxy demo --port 8081`)
     throw err
   }
-  io.err(demoInstructions(server.url))
+  io.err(demoInstructions(server.url, server.adminUrl))
   closeOnSignals({ ...server, close: async () => { await server.close(); await servers.close() } }, logger)
   return new Promise<number>(() => {})
 }

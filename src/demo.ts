@@ -64,7 +64,8 @@ export async function startDemoServers (listen: { host: string, port: number }):
   const apiUrl = origin(api)
   const config = parseConfig({
     listen,
-    admin: false,
+    // Any free port: the demo must start even where a real proxy already holds 9901.
+    admin: { host: '127.0.0.1', port: 0 },
     tokens: { minValidity: 5 },
     routes: {
       demo: { upstream: apiUrl, auth: { type: 'client_credentials', tokenUrl, clientId, clientSecret } }
@@ -80,7 +81,7 @@ export async function startDemoServers (listen: { host: string, port: number }):
   }
 }
 
-export function demoInstructions (proxyUrl: string): string {
+export function demoInstructions (proxyUrl: string, adminUrl: string | undefined): string {
   return [
     '',
     'bearer-proxy demo: a token server, an API that needs its tokens, and the proxy in front, all on loopback.',
@@ -89,6 +90,7 @@ export function demoInstructions (proxyUrl: string): string {
     `  curl ${proxyUrl}/demo/hello`,
     `  curl -X POST ${proxyUrl}/demo/echo -H 'content-type: application/json' -d '{"hello":"world"}'`,
     `  curl ${proxyUrl}/nowhere          # an error of the proxy's own, as JSON`,
+    ...(adminUrl === undefined ? [] : [`  curl ${adminUrl}/routes           # token state per route (never the token)`, `  curl ${adminUrl}/metrics`]),
     '',
     `Tokens live ${DEMO_TOKEN_TTL} s; watch the log renew them in the background. Ctrl-C stops.`,
     ''

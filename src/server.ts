@@ -1,11 +1,14 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
+import { buildAdminApp } from './admin/app.js'
 import { buildApp, type ProxyApp } from './app.js'
 import type { Config } from './config/schema.js'
 
 export interface RunningServer extends ProxyApp {
   /** The proxy's base URL, e.g. http://127.0.0.1:8080 */
   url: string
+  /** The admin port's base URL, when it is enabled. */
+  adminUrl: string | undefined
 }
 
 /** Builds the proxy and listens on `config.listen`. */
@@ -17,13 +20,30 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     await proxy.close()
     throw err
   }
-  const address = proxy.app.server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const url = `http://${host}:${address.port}`
+  const url = baseUrl(proxy.app.server.address() as AddressInfo)
+  let adminUrl: string | undefined
+  let close = proxy.close
+  if (config.admin !== false) {
+    const admin = await buildAdminApp(proxy, logger)
+    try {
+      await admin.listen({ host: config.admin.host, port: config.admin.port })
+    } catch (err) {
+      await Promise.all([admin.close(), proxy.close()])
+      throw err
+    }
+    adminUrl = baseUrl(admin.server.address() as AddressInfo)
+    logger.info({ event: 'admin', url: adminUrl }, 'admin port ready')
+    close = async () => { await Promise.all([proxy.close(), admin.close()]) }
+  }
   for (const route of config.routes) {
     logger.info({ event: 'route', route: route.name, local: `${url}${route.prefix === '/' ? '' : route.prefix}/`, upstream: route.upstream, auth: route.auth.type }, 'route ready')
   }
-  return { ...proxy, url }
+  return { ...proxy, url, adminUrl, close }
+}
+
+function baseUrl (address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}`
 }
 
 /** SIGTERM / SIGINT: stop accepting, let in-flight requests finish, then exit 0. */

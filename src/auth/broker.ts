@@ -26,6 +26,8 @@ export interface BrokerOptions {
   now?: () => number
   random?: () => number
   minFetchIntervalMs?: number
+  /** Told about every token request's outcome (metrics). */
+  onTokenRequest?: (outcome: 'obtained' | 'refreshed' | 'rejected' | 'unavailable') => void
 }
 
 export type TokenState = 'none' | 'valid' | 'expiring' | 'expired' | 'failing'
@@ -56,6 +58,7 @@ export class TokenBroker {
   readonly #now: () => number
   readonly #random: () => number
   readonly #minInterval: number
+  readonly #onTokenRequest: NonNullable<BrokerOptions['onTokenRequest']>
   readonly #abort = new AbortController()
   #current: TokenSet | undefined
   #inflight: Promise<TokenSet> | undefined
@@ -75,6 +78,7 @@ export class TokenBroker {
     this.#now = options.now ?? Date.now
     this.#random = options.random ?? Math.random
     this.#minInterval = options.minFetchIntervalMs ?? MIN_FETCH_INTERVAL_MS
+    this.#onTokenRequest = options.onTokenRequest ?? (() => {})
   }
 
   /** Loads a stored token, if the store has one that has not expired. */
@@ -166,6 +170,7 @@ export class TokenBroker {
       this.#nextAttemptAt = 0
       this.#lastError = undefined
       this.#lastRefreshAt = token.obtainedAt
+      this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
       this.#log.info({ event: refreshed ? 'token_refreshed' : 'token_obtained', expiresIn: secondsLeft(token, token.obtainedAt) }, refreshed ? 'token refreshed' : 'token obtained')
       await this.#store.save(this.name, token).catch((err: unknown) => {
         this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not store the token')
@@ -175,6 +180,7 @@ export class TokenBroker {
       const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })
       this.#failures++
       this.#lastError = error
+      this.#onTokenRequest(error.kind)
       this.#nextAttemptAt = this.#now() + this.#backoff(error)
       this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: this.#nextAttemptAt - this.#now() }, 'token request failed')
       throw error
@@ -190,6 +196,7 @@ export class TokenBroker {
         return { token: this.#date(await this.#call((signal) => refresh(refreshToken, signal)), previous), refreshed: true }
       } catch (err) {
         if (!(err instanceof TokenError && err.kind === 'rejected')) throw err
+        this.#onTokenRequest('rejected')
         this.#log.info({ event: 'refresh_refused', reason: err.message }, 'refresh token refused; logging in again')
       }
     }

@@ -2,6 +2,7 @@ import httpProxy from '@fastify/http-proxy'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent, type Dispatcher } from 'undici'
+import type { Metrics } from '../admin/metrics.js'
 import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
@@ -38,7 +39,14 @@ export function createRouteDispatcher (): Dispatcher {
  * broker's token obtained in preHandler, set synchronously while the headers
  * are rewritten, and one replay after a `retryOn` answer when the body was kept.
  */
-export function registerRoute (app: FastifyInstance, route: RouteConfig, broker: TokenBroker, dispatcher: Dispatcher): void {
+export interface RouteParts {
+  route: RouteConfig
+  broker: TokenBroker
+  dispatcher: Dispatcher
+  metrics: Metrics
+}
+
+export function registerRoute (app: FastifyInstance, { route, broker, dispatcher, metrics }: RouteParts): void {
   const retryOn = new Set(route.retryOn)
   const rewriteLocation = locationRewriter(route.upstream, route.prefix)
   const upstreamUrl = new URL(route.upstream)
@@ -68,7 +76,9 @@ export function registerRoute (app: FastifyInstance, route: RouteConfig, broker:
         reply.send(res.stream)
       },
       onError: (reply: FastifyReply, { error }: { error: FastifyError }) => {
-        sendError(reply.request, reply, upstreamFailure(error, route.timeout))
+        const failure = upstreamFailure(error, route.timeout)
+        metrics.upstreamError(route.name, failure.code)
+        sendError(reply.request, reply, failure)
       }
     }
 
@@ -85,6 +95,7 @@ export function registerRoute (app: FastifyInstance, route: RouteConfig, broker:
 
     function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState, res: { headers: Record<string, unknown>, stream: { resume: () => void } }): void {
       state.replayed = true
+      metrics.replay(route.name)
       res.stream.resume()
       // reply-from already copied the refused answer's headers; the replay's answer brings its own.
       for (const name of Object.keys(res.headers)) reply.removeHeader(name)
