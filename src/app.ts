@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { Metrics } from './admin/metrics.js'
 import { TokenBroker } from './auth/broker.js'
+import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
@@ -32,6 +33,14 @@ export interface ProxyApp {
 
 /** One broker per route; scheme problems found here (unreadable keys) are config errors. */
 export function createBrokers (config: Config, options: AppOptions, metrics?: Metrics): Map<string, TokenBroker> {
+  const store = options.store ?? (config.stateDir === undefined
+    ? undefined
+    : new FileTokenStore({
+      dir: config.stateDir,
+      key: config.stateKey,
+      logger: options.logger,
+      fingerprints: new Map(config.routes.map((r) => [r.name, authFingerprint(r.auth)]))
+    }))
   const budgets = new RequestBudgets(config.tokens.maxRequestsPerMinute)
   const brokers = new Map<string, TokenBroker>()
   const issues: string[] = []
@@ -44,7 +53,7 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
         settings: config.tokens,
         logger: options.logger.child({ route: route.name }),
         ...(scheme.endpoint === undefined ? {} : { budget: budgets.for(scheme.endpoint) }),
-        ...(options.store === undefined ? {} : { store: options.store }),
+        ...(store === undefined ? {} : { store }),
         ...(options.now === undefined ? {} : { now: options.now }),
         ...(metrics === undefined ? {} : { onTokenRequest: (outcome) => metrics.tokenRequest(route.name, outcome) })
       }))

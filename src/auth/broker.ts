@@ -83,8 +83,16 @@ export class TokenBroker {
 
   /** Loads a stored token, if the store has one that has not expired. */
   async init (): Promise<void> {
+    if (this.scheme.endpoint === undefined) return
     const stored = await this.#store.load(this.name)
-    if (stored !== undefined && (stored.expiresAt > this.#now() || stored.refreshToken !== undefined)) this.#current = stored
+    if (stored === undefined) return
+    if (stored.expiresAt > this.#now() || stored.refreshToken !== undefined) {
+      this.#current = stored
+      this.#lastRefreshAt = stored.obtainedAt
+      this.#log.info({ event: 'token_restored', expiresIn: secondsLeft(stored, this.#now()) }, 'stored token restored')
+    } else {
+      this.#log.warn({ event: 'token_file_ignored', reason: 'expired' }, 'stored token ignored')
+    }
   }
 
   /** A token that is good to send now, obtaining one if needed. */
@@ -172,9 +180,12 @@ export class TokenBroker {
       this.#lastRefreshAt = token.obtainedAt
       this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
       this.#log.info({ event: refreshed ? 'token_refreshed' : 'token_obtained', expiresIn: secondsLeft(token, token.obtainedAt) }, refreshed ? 'token refreshed' : 'token obtained')
-      await this.#store.save(this.name, token).catch((err: unknown) => {
-        this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not store the token')
-      })
+      // A static key is config, not state: nothing to keep.
+      if (this.scheme.endpoint !== undefined) {
+        await this.#store.save(this.name, token).catch((err: unknown) => {
+          this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not store the token')
+        })
+      }
       return token
     } catch (err) {
       const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })

@@ -44,6 +44,8 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
   const result = configSchema.safeParse(resolved, { reportInput: false })
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
   const { routes, ...rest } = result.data
+  // Like ${file:...} references, a relative stateDir belongs to the config file's folder.
+  if (rest.stateDir !== undefined) rest.stateDir = resolve(source.baseDir ?? process.cwd(), rest.stateDir)
   const list: RouteConfig[] = Object.entries(routes).map(([name, route]) => ({
     ...route,
     name,

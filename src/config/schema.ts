@@ -179,6 +179,8 @@ export const configSchema = z.strictObject({
     maxRequestsPerMinute: z.number().int().positive().default(30)
   }).default({ refreshAhead: 0.8, minValidity: 30, defaultTtl: 3600, maxRequestsPerMinute: 30 }),
   stateDir: nonEmpty.optional(),
+  /** Encrypts the files in stateDir (JWE dir + A256GCM); use a secret reference. */
+  stateKey: nonEmpty.optional(),
   routes: z.record(z.string().regex(ROUTE_NAME, 'route names are letters, digits, "_", "." and "-"'), routeSchema)
     .refine((r) => Object.keys(r).length > 0, 'at least one route is required')
 }).superRefine((config, ctx) => {
