@@ -133,7 +133,8 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       replyOptions: replyOptions as never,
       handler: (request: FastifyRequest, reply: FastifyReply, dest: string) => {
         // http-proxy has mapped the prefix to the upstream's base path and checked for traversal.
-        (request.proxyState as ProxyState).dest = dest.split('?', 1)[0] as string
+        // A bare prefix with a query ("/viv?a=1") maps to "?a=1": the upstream root, not "" (which reply-from reads as the local URL).
+        (request.proxyState as ProxyState).dest = (dest.split('?', 1)[0] as string) || '/'
         forward(request, reply)
       }
     })

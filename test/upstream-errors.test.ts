@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
+import { test, type TestContext } from 'node:test'
+import { listen, recordingUpstream, startProxy, type TestProxy } from './helpers.js'
+import { errorBody, rawRequest, type RawResponse } from './proxy-http-helpers.js'
+
+const staticAuth = { type: 'static', token: 'route-key-1234' } as const
+
+/** A loopback port that nothing listens on: bound once, then released. */
+async function closedPort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** A proxy with the failing route `bad` and a working route `good`. */
+async function proxyWithBadRoute (t: TestContext, bad: Record<string, unknown>): Promise<{ proxy: TestProxy, good: Awaited<ReturnType<typeof recordingUpstream>> }> {
+  const good = await recordingUpstream(t)
+  const proxy = await startProxy(t, { routes: { bad: { auth: staticAuth, ...bad } as never, good: { upstream: good.url, auth: staticAuth } } })
+  return { proxy, good }
+}
+
+function assertJsonError (res: RawResponse, status: number, code: string): void {
+  assert.equal(res.status, status)
+  assert.match(String(res.headers['content-type']), /^application\/json/)
+  const error = errorBody(res)
+  assert.equal(error.code, code)
+  assert.equal(error.route, 'bad')
+  assert.equal(typeof error.message, 'string')
+  assert.ok(!error.message.includes('route-key-1234'), 'the credential is not in the message')
+}
+
+async function assertStillUp (proxy: TestProxy, good: { requests: unknown[] }): Promise<void> {
+  const before = good.requests.length
+  const res = await rawRequest(proxy.url, { path: '/good/after' })
+  assert.equal(res.status, 200, 'the proxy still serves after the failure')
+  assert.equal(good.requests.length, before + 1)
+}
+
+test('connection refused by the upstream: 502 UPSTREAM_UNAVAILABLE', async (t) => {
+  const port = await closedPort()
+  const { proxy, good } = await proxyWithBadRoute(t, { upstream: `http://127.0.0.1:${port}` })
+
+  for (const method of ['GET', 'POST']) {
+    const res = await rawRequest(proxy.url, { method, path: '/bad/x', ...(method === 'POST' ? { body: '{"a":1}', headers: { 'content-type': 'application/json' } } : {}) })
+    assertJsonError(res, 502, 'UPSTREAM_UNAVAILABLE')
+    await assertStillUp(proxy, good)
+  }
+})
+
+test('an upstream that does not answer within the route timeout: 504 UPSTREAM_TIMEOUT', async (t) => {
+  let received = 0
+  const hung = await listen(t, () => {
+    received++ // never answers; the server is closed after the test
+  })
+  const { proxy, good } = await proxyWithBadRoute(t, { upstream: hung.url, timeout: 300 })
+
+  const started = Date.now()
+  const res = await rawRequest(proxy.url, { path: '/bad/slow' })
+  const elapsed = Date.now() - started
+  assertJsonError(res, 504, 'UPSTREAM_TIMEOUT')
+  assert.equal(received, 1, 'the request did reach the upstream')
+  assert.ok(elapsed >= 250, `answered after ${elapsed} ms, before the timeout`)
+  assert.ok(elapsed < 3000, `answered after ${elapsed} ms, long after the 300 ms timeout`)
+  await assertStillUp(proxy, good)
+})
+
+test('an upstream that resets the connection before answering: 502 UPSTREAM_UNAVAILABLE', async (t) => {
+  let received = 0
+  const resetting = await listen(t, (req) => {
+    received++
+    req.socket.resetAndDestroy()
+  })
+  const { proxy, good } = await proxyWithBadRoute(t, { upstream: resetting.url })
+
+  for (let i = 0; i < 2; i++) {
+    const res = await rawRequest(proxy.url, { path: `/bad/reset-${i}` })
+    assertJsonError(res, 502, 'UPSTREAM_UNAVAILABLE')
+    await assertStillUp(proxy, good)
+  }
+  assert.ok(received >= 2, 'the requests did reach the upstream')
+})
+
+test('an upstream that closes the connection before answering: 502 UPSTREAM_UNAVAILABLE', async (t) => {
+  const closing = await listen(t, (req) => {
+    req.socket.destroy()
+  })
+  const { proxy, good } = await proxyWithBadRoute(t, { upstream: closing.url })
+
+  const res = await rawRequest(proxy.url, { path: '/bad/closed' })
+  assertJsonError(res, 502, 'UPSTREAM_UNAVAILABLE')
+  await assertStillUp(proxy, good)
+})
