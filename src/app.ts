@@ -7,7 +7,7 @@ import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
-import type { Config } from './config/schema.js'
+import type { Config, RouteConfig } from './config/schema.js'
 import { ConfigError, RouteNotFoundError } from './errors.js'
 import { routeName, sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
@@ -21,14 +21,35 @@ export interface AppOptions {
   store?: TokenStore
   /** Wall clock for the brokers (tests). */
   now?: () => number
+  /** Shared across reloads, so counters survive them. */
+  metrics?: Metrics
+  /** The app this one replaces: routes whose auth is unchanged keep its brokers and tokens. */
+  previous?: ProxyApp
 }
 
 export interface ProxyApp {
   app: FastifyInstance
   config: Config
   brokers: Map<string, TokenBroker>
+  /** Per route, a hash of what its broker depends on (auth config, token settings). */
+  fingerprints: Map<string, string>
   metrics: Metrics
+  /** Closes the fastify app and every broker. */
   close (): Promise<void>
+}
+
+/** Settings of the listening HTTP server, shared by every way of listening. */
+export function serverSettings (config: Config): { headersTimeout: number, connectionTimeout: number } {
+  return {
+    // Slow-loris: the headers must arrive within 10 s.
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    // An idle connection is closed once it has been silent longer than any upstream may take to answer.
+    connectionTimeout: Math.max(...config.routes.map((r) => r.timeout)) + 30_000
+  }
+}
+
+export function brokerFingerprint (config: Config, route: RouteConfig): string {
+  return authFingerprint({ auth: route.auth, tokens: config.tokens, stateDir: config.stateDir ?? null })
 }
 
 /** One broker per route; scheme problems found here (unreadable keys) are config errors. */
@@ -45,6 +66,11 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
   const brokers = new Map<string, TokenBroker>()
   const issues: string[] = []
   for (const route of config.routes) {
+    const kept = options.previous?.fingerprints.get(route.name) === brokerFingerprint(config, route) ? options.previous?.brokers.get(route.name) : undefined
+    if (kept !== undefined) {
+      brokers.set(route.name, kept)
+      continue
+    }
     try {
       const scheme = createScheme(route.auth, `routes.${route.name}.auth`)
       brokers.set(route.name, new TokenBroker({
@@ -68,9 +94,12 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
 /** Builds the proxy (routes, error handling, request log) without listening. */
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
   let brokers = new Map<string, TokenBroker>()
-  const metrics = new Metrics(() => brokers.values(), options.now)
+  const metrics = options.metrics ?? new Metrics(() => brokers.values(), options.now)
   brokers = createBrokers(config, options, metrics)
-  await Promise.all([...brokers.values()].map((b) => b.init()))
+  const kept = new Set(options.previous?.brokers.values())
+  await Promise.all([...brokers.values()].filter((b) => !kept.has(b)).map((b) => b.init()))
+  const fingerprints = new Map(config.routes.map((r) => [r.name, brokerFingerprint(config, r)]))
+  const settings = serverSettings(config)
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per request of our own (onResponse below) instead of fastify's two.
@@ -79,10 +108,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // Slow-loris: the headers must arrive within 10 s, and an idle connection is closed
-    // once it has been silent longer than any upstream may take to answer.
-    http: { headersTimeout: HEADERS_TIMEOUT_MS },
-    connectionTimeout: Math.max(...config.routes.map((r) => r.timeout)) + 30_000,
+    http: { headersTimeout: settings.headersTimeout },
+    connectionTimeout: settings.connectionTimeout,
     clientErrorHandler
   })
   if (exposedWithoutProtection(config)) {
@@ -110,10 +137,20 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     dispatchers.push(dispatcher)
     registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics })
   }
+  // Closing waits for in-flight upstream requests (undici's close is graceful).
   app.addHook('onClose', async () => {
-    for (const broker of brokers.values()) broker.close()
     await Promise.all(dispatchers.map((d) => d.close()))
   })
   await app.ready()
-  return { app, config, brokers, metrics, close: () => app.close() }
+  return {
+    app,
+    config,
+    brokers,
+    fingerprints,
+    metrics,
+    close: async () => {
+      await app.close()
+      for (const broker of brokers.values()) broker.close()
+    }
+  }
 }

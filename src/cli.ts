@@ -9,7 +9,7 @@ import type { Config } from './config/schema.js'
 import { demoInstructions, startDemoServers } from './demo.js'
 import { ConfigError } from './errors.js'
 import { createLogger } from './logger.js'
-import { closeOnSignals, startServer } from './server.js'
+import { closeOnSignals, localUrl, startServer } from './server.js'
 
 const USAGE = `Usage:
   bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--log-level L] [--pretty]
@@ -66,7 +66,7 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
     switch (command) {
       case 'serve':
         noExtra(rest)
-        return await serve(loadConfigFile(configPath(values.config)), { host: values.host, port, level: values['log-level'], pretty: values.pretty })
+        return await serve(configPath(values.config), { host: values.host, port, level: values['log-level'], pretty: values.pretty }, io)
       case 'check':
         noExtra(rest)
         return await check(loadConfigFile(configPath(values.config)), io)
@@ -101,13 +101,43 @@ interface ServeFlags {
   pretty?: boolean | undefined
 }
 
-async function serve (config: Config, flags: ServeFlags): Promise<number> {
-  if (flags.host !== undefined) config.listen.host = flags.host
-  if (flags.port !== undefined) config.listen.port = flags.port
+async function serve (file: string, flags: ServeFlags, io: Output): Promise<number> {
+  const config = withFlags(loadConfigFile(file), flags)
   const logger = createLogger({ level: flags.level, pretty: flags.pretty })
   const server = await startServer(config, logger)
+  if (process.stderr.isTTY) io.err(banner(server.url, server.adminUrl, config))
+  // SIGHUP reloads the file; a config that does not validate is refused and the running one kept.
+  process.on('SIGHUP', () => {
+    let next: Config
+    try {
+      next = withFlags(loadConfigFile(file), flags)
+    } catch (err) {
+      const issues = err instanceof ConfigError ? err.issues : [(err as Error).message]
+      logger.error({ event: 'reload_refused', issues }, 'new config refused; the running one is kept')
+      return
+    }
+    server.reload(next).catch((err: unknown) => {
+      logger.error({ event: 'reload_refused', issues: [(err as Error).message] }, 'new config refused; the running one is kept')
+    })
+  })
   closeOnSignals(server, logger)
   return new Promise<number>(() => {}) // runs until a signal ends the process
+}
+
+function withFlags (config: Config, flags: ServeFlags): Config {
+  if (flags.host !== undefined) config.listen.host = flags.host
+  if (flags.port !== undefined) config.listen.port = flags.port
+  return config
+}
+
+/** The start-up summary for a person at a terminal (logs stay JSON on stdout). */
+function banner (url: string, adminUrl: string | undefined, config: Config): string {
+  const width = Math.max(...config.routes.map((r) => localUrl(url, r.prefix).length))
+  return [
+    `bearer-proxy ${version()} listening on ${url}${adminUrl === undefined ? '' : ` (admin ${adminUrl})`}`,
+    ...config.routes.map((r) => `  ${localUrl(url, r.prefix).padEnd(width)}  ->  ${r.upstream}  [${r.auth.type}]`),
+    ''
+  ].join('\n')
 }
 
 async function check (config: Config, io: Output): Promise<number> {
@@ -156,7 +186,7 @@ async function demo (flags: ServeFlags, io: Output): Promise<number> {
     throw err
   }
   io.err(demoInstructions(server.url, server.adminUrl))
-  closeOnSignals({ ...server, close: async () => { await server.close(); await servers.close() } }, logger)
+  closeOnSignals({ close: async () => { await server.close(); await servers.close() } }, logger)
   return new Promise<number>(() => {})
 }
 

@@ -1,53 +1,107 @@
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import { buildAdminApp } from './admin/app.js'
-import { buildApp, type ProxyApp } from './app.js'
+import { Metrics } from './admin/metrics.js'
+import { buildApp, serverSettings, type ProxyApp } from './app.js'
 import type { Config } from './config/schema.js'
+import { clientErrorHandler } from './proxy/client-errors.js'
 
-export interface RunningServer extends ProxyApp {
+export interface RunningServer {
   /** The proxy's base URL, e.g. http://127.0.0.1:8080 */
   url: string
   /** The admin port's base URL, when it is enabled. */
   adminUrl: string | undefined
+  /** The app serving new requests now. */
+  current (): ProxyApp
+  /** Swaps in a new config: unchanged routes keep their tokens, in-flight requests finish on the old app. */
+  reload (config: Config): Promise<void>
+  /** Stops accepting, lets in-flight requests finish (up to `shutdownGrace`), then closes everything. */
+  close (): Promise<void>
 }
 
-/** Builds the proxy and listens on `config.listen`. */
+/**
+ * Listens on `config.listen` with one node:http server whose requests go to
+ * the current fastify app, so a reload can replace the app without dropping
+ * connections; the admin port, when enabled, listens beside it.
+ */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
-  const proxy = await buildApp(config, { logger })
+  let current: ProxyApp
+  const metrics = new Metrics(() => current.brokers.values())
+  current = await buildApp(config, { logger, metrics })
+  const settings = serverSettings(config)
+  let inFlight = 0
+  const busy = (): boolean => inFlight > 0
+  const server = createServer({ headersTimeout: settings.headersTimeout, requestTimeout: 0 }, (req, res) => {
+    inFlight++
+    res.once('close', () => { inFlight-- })
+    current.app.routing(req, res)
+  })
+  server.setTimeout(settings.connectionTimeout)
+  server.on('clientError', clientErrorHandler)
   try {
-    await proxy.app.listen({ host: config.listen.host, port: config.listen.port })
+    await listen(server, config.listen.host, config.listen.port)
   } catch (err) {
-    await proxy.close()
+    await current.close()
     throw err
   }
-  const url = baseUrl(proxy.app.server.address() as AddressInfo)
+  const url = baseUrl(server.address() as AddressInfo)
+  logger.info({ event: 'listening', url }, 'proxy listening')
+
+  let admin: Awaited<ReturnType<typeof buildAdminApp>> | undefined
   let adminUrl: string | undefined
-  let close = proxy.close
   if (config.admin !== false) {
-    const admin = await buildAdminApp(proxy, logger)
+    admin = await buildAdminApp(() => current, logger)
     try {
       await admin.listen({ host: config.admin.host, port: config.admin.port })
     } catch (err) {
-      await Promise.all([admin.close(), proxy.close()])
+      server.close()
+      await Promise.all([admin.close(), current.close()])
       throw err
     }
     adminUrl = baseUrl(admin.server.address() as AddressInfo)
     logger.info({ event: 'admin', url: adminUrl }, 'admin port ready')
-    close = async () => { await Promise.all([proxy.close(), admin.close()]) }
   }
-  for (const route of config.routes) {
-    logger.info({ event: 'route', route: route.name, local: `${url}${route.prefix === '/' ? '' : route.prefix}/`, upstream: route.upstream, auth: route.auth.type }, 'route ready')
-  }
-  return { ...proxy, url, adminUrl, close }
-}
+  logRoutes(logger, current.config, url)
 
-function baseUrl (address: AddressInfo): string {
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return `http://${host}:${address.port}`
+  return {
+    url,
+    adminUrl,
+    current: () => current,
+    async reload (next) {
+      if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || JSON.stringify(next.admin) !== JSON.stringify(config.admin)) {
+        logger.warn({ event: 'reload_partial' }, 'listen and admin addresses change only on restart')
+      }
+      const old = current
+      current = await buildApp(next, { logger, metrics, previous: old })
+      const kept = new Set(current.brokers.values())
+      logger.info({ event: 'reloaded', ...diffRoutes(old, current) }, 'config reloaded')
+      logRoutes(logger, current.config, url)
+      // The old app finishes what it has in flight (its upstream agents close gracefully).
+      old.app.close().then(() => {
+        for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.close()
+      }, (err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
+    },
+    async close () {
+      const closed = new Promise((resolve) => server.close(resolve))
+      server.closeIdleConnections()
+      const deadline = Date.now() + current.config.shutdownGrace
+      // inFlight drops as responses close, in callbacks this loop waits for.
+      while (busy() && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        server.closeIdleConnections()
+      }
+      if (inFlight > 0) logger.warn({ event: 'shutdown_forced', inFlight }, 'grace period over; closing open connections')
+      server.closeAllConnections()
+      await closed
+      await Promise.all([current.close(), admin?.close()])
+    }
+  }
 }
 
 /** SIGTERM / SIGINT: stop accepting, let in-flight requests finish, then exit 0. */
-export function closeOnSignals (server: ProxyApp, logger: Logger, exit: (code: number) => void = process.exit): void {
+export function closeOnSignals (server: Pick<RunningServer, 'close'>, logger: Logger, exit: (code: number) => void = process.exit): void {
   let closing = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (closing) return
@@ -60,4 +114,35 @@ export function closeOnSignals (server: ProxyApp, logger: Logger, exit: (code: n
   }
   process.once('SIGTERM', onSignal)
   process.once('SIGINT', onSignal)
+}
+
+function logRoutes (logger: Logger, config: Config, url: string): void {
+  for (const route of config.routes) {
+    logger.info({ event: 'route', route: route.name, local: localUrl(url, route.prefix), upstream: route.upstream, auth: route.auth.type }, 'route ready')
+  }
+}
+
+export function localUrl (base: string, prefix: string): string {
+  return `${base}${prefix === '/' ? '' : prefix}/`
+}
+
+function diffRoutes (old: ProxyApp, next: ProxyApp): { added: string[], removed: string[], changed: string[], kept: string[] } {
+  const before = new Map(old.config.routes.map((r) => [r.name, JSON.stringify(r)]))
+  const after = new Map(next.config.routes.map((r) => [r.name, JSON.stringify(r)]))
+  return {
+    added: [...after.keys()].filter((n) => !before.has(n)),
+    removed: [...before.keys()].filter((n) => !after.has(n)),
+    changed: [...after.keys()].filter((n) => before.has(n) && before.get(n) !== after.get(n)),
+    kept: [...after.keys()].filter((n) => old.brokers.get(n) !== undefined && old.brokers.get(n) === next.brokers.get(n))
+  }
+}
+
+async function listen (server: Server, host: string, port: number): Promise<void> {
+  server.listen(port, host)
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])
+}
+
+function baseUrl (address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}`
 }

@@ -26,14 +26,14 @@ export interface RouteView {
  * metrics and route status. Separate from the proxy port so it can be bound,
  * scraped and firewalled on its own; it never shows a token or a secret.
  */
-export async function buildAdminApp (proxy: ProxyApp, logger: Logger, now: () => number = Date.now): Promise<FastifyInstance> {
+export async function buildAdminApp (current: () => ProxyApp, logger: Logger, now: () => number = Date.now): Promise<FastifyInstance> {
   const admin = Fastify({ loggerInstance: logger.child({ component: 'admin' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
 
   admin.get('/healthz', async () => ({ status: 'ok' }))
 
   admin.get('/readyz', async (_request, reply) => {
     const routes: Record<string, { ready: boolean, error?: string }> = {}
-    await Promise.all([...proxy.brokers.values()].map(async (broker) => {
+    await Promise.all([...current().brokers.values()].map(async (broker) => {
       routes[broker.name] = await readiness(broker)
     }))
     const ready = Object.values(routes).every((r) => r.ready)
@@ -41,12 +41,14 @@ export async function buildAdminApp (proxy: ProxyApp, logger: Logger, now: () =>
   })
 
   admin.get('/metrics', async (_request, reply) => {
-    return reply.header('content-type', proxy.metrics.registry.contentType).send(await proxy.metrics.registry.metrics())
+    const { registry } = current().metrics
+    return reply.header('content-type', registry.contentType).send(await registry.metrics())
   })
 
-  admin.get('/routes', async () => ({
-    routes: proxy.config.routes.map((route) => routeView(route.name, route.prefix, route.upstream, route.auth.type, proxy.brokers.get(route.name) as TokenBroker, now()))
-  }))
+  admin.get('/routes', async () => {
+    const proxy = current()
+    return { routes: proxy.config.routes.map((route) => routeView(route.name, route.prefix, route.upstream, route.auth.type, proxy.brokers.get(route.name) as TokenBroker, now())) }
+  })
 
   await admin.ready()
   return admin

@@ -178,6 +178,8 @@ export const configSchema = z.strictObject({
     defaultTtl: z.number().positive().default(3600),
     maxRequestsPerMinute: z.number().int().positive().default(30)
   }).default({ refreshAhead: 0.8, minValidity: 30, defaultTtl: 3600, maxRequestsPerMinute: 30 }),
+  /** On SIGTERM / SIGINT, in-flight requests get this long (ms) to finish. */
+  shutdownGrace: z.number().int().min(0).default(10_000),
   stateDir: nonEmpty.optional(),
   /** Encrypts the files in stateDir (JWE dir + A256GCM); use a secret reference. */
   stateKey: nonEmpty.optional(),

@@ -48,6 +48,8 @@ export interface RouteParts {
 
 export function registerRoute (app: FastifyInstance, { route, broker, dispatcher, metrics }: RouteParts): void {
   const retryOn = new Set(route.retryOn)
+  // A static key would come back the same: replaying with it only doubles the refused request.
+  const canReplay = broker.scheme.endpoint !== undefined
   const rewriteLocation = locationRewriter(route.upstream, route.prefix)
   const upstreamUrl = new URL(route.upstream)
 
@@ -69,7 +71,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       },
       onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream & { resume: () => void } }) => {
         const state = request.proxyState as ProxyState
-        if (retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || Buffer.isBuffer(request.body))) {
+        if (canReplay && retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || Buffer.isBuffer(request.body))) {
           replay(request, reply, state, res)
           return
         }
