@@ -143,12 +143,11 @@ function banner (url: string, adminUrl: string | undefined, config: Config): str
 async function check (config: Config, io: Output): Promise<number> {
   const brokers = createBrokers(config, { logger: pino({ level: 'silent' }) })
   let failed = 0
-  const now = Date.now()
   const lines = await Promise.all(config.routes.map(async (route) => {
     const broker = brokers.get(route.name)
     try {
       const token = await broker?.token()
-      const left = token === undefined ? null : secondsLeft(token, now)
+      const left = token === undefined ? null : secondsLeft(token, Date.now())
       return `${route.name}\t${route.prefix}\t${route.auth.type}\tok\t${left === null ? 'never expires' : `expires in ${left}s`}`
     } catch (err) {
       failed++

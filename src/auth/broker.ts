@@ -67,6 +67,8 @@ export class TokenBroker {
   #lastError: TokenError | undefined
   #lastFetchAt = -Infinity
   #lastRefreshAt: number | undefined
+  /** The upstream refused the current token: never serve it again. */
+  #refused = false
 
   constructor (options: BrokerOptions) {
     this.name = options.name
@@ -106,14 +108,19 @@ export class TokenBroker {
       }
       return current
     }
-    if (this.#inflight !== undefined) return this.#inflight
-    if (current !== undefined && current.expiresAt > now) {
-      // Not expired, only inside the margin: better than nothing while renewal is failing or
-      // while a token that lives shorter than the margins waits for the minimum interval.
-      if (now < this.#nextAttemptAt || now - this.#lastFetchAt < this.#minInterval) return current
-    }
-    if (now < this.#nextAttemptAt && this.#lastError !== undefined) throw this.#backoffError(now)
-    return this.#renew()
+    // Not usable by the margins, but maybe still worth sending: a token that has not expired
+    // (renewal is failing, or it lives shorter than the margins), or one obtained less than
+    // the minimum interval ago (the freshest the endpoint will give), unless the upstream refused it.
+    const fallback = current !== undefined && !this.#refused && (current.expiresAt > now || now - current.obtainedAt < this.#minInterval) ? current : undefined
+    if (fallback !== undefined && (now < this.#nextAttemptAt || now - this.#lastFetchAt < this.#minInterval || now - fallback.obtainedAt < this.#minInterval)) return fallback
+    if (this.#inflight === undefined && now < this.#nextAttemptAt && this.#lastError !== undefined) throw this.#backoffError(now)
+    const renewed = this.#renew()
+    if (fallback === undefined || fallback.expiresAt <= now) return renewed
+    // If this attempt fails, the unexpired token is still better than an error.
+    return renewed.catch((err: unknown) => {
+      if (fallback.expiresAt > this.#now()) return fallback
+      throw err
+    })
   }
 
   /**
@@ -123,6 +130,7 @@ export class TokenBroker {
   invalidate (used: TokenSet): void {
     if (this.#current !== used) return
     this.#current = { ...used, expiresAt: Math.min(used.expiresAt, this.#now()) }
+    this.#refused = true
     this.#log.info({ event: 'token_invalidated' }, 'upstream refused the token; a new one will be obtained')
   }
 
@@ -174,6 +182,7 @@ export class TokenBroker {
     try {
       const { token, refreshed } = await this.#obtain(previous)
       this.#current = token
+      this.#refused = false
       this.#failures = 0
       this.#nextAttemptAt = 0
       this.#lastError = undefined

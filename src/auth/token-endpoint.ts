@@ -41,6 +41,8 @@ const defaultDispatcher = new Agent({ connect: { rejectUnauthorized: true }, kee
 /** POSTs to a token endpoint and parses the answer (RFC 6749 §5.1 / §5.2 and look-alikes). */
 export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
   const fields = req.fields ?? OAUTH_FIELDS
+  // Whatever credential this request carries must not come back in a message, even if the endpoint echoes it.
+  req = { ...req, secrets: [...req.secrets, ...credentialValues(req.body), ...Object.values(req.headers ?? {})] }
   const body = req.encoding === 'json' ? JSON.stringify(req.body) : formEncode(req.body)
   const signal = req.signal === undefined ? AbortSignal.timeout(req.timeout) : AbortSignal.any([req.signal, AbortSignal.timeout(req.timeout)])
   let status: number
@@ -133,6 +135,13 @@ function describeErrorBody (json: unknown): { oauthError?: string, description?:
   const name = typeof json.name === 'string' ? json.name : undefined
   const message = typeof json.message === 'string' ? json.message : undefined
   return { ...(name === undefined ? {} : { oauthError: name }), ...(message === undefined ? {} : { description: message }) }
+}
+
+/** Body fields that carry credentials in RFC 6749 / 7523 requests and their look-alikes. */
+const CREDENTIAL_FIELDS = new Set(['password', 'client_secret', 'refresh_token', 'assertion', 'client_assertion', 'jwt', 'code', 'code_verifier'])
+
+function credentialValues (body: Record<string, unknown>): string[] {
+  return Object.entries(body).filter(([k, v]) => CREDENTIAL_FIELDS.has(k) && typeof v === 'string').map(([, v]) => v as string)
 }
 
 /** Replaces every configured secret in a message; also caps its length. */

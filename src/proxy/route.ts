@@ -75,6 +75,8 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
           replay(request, reply, state, res)
           return
         }
+        // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
+        if (retryOn.has(res.statusCode) && !state.replayed) broker.invalidate(state.token)
         reply.send(res.stream)
       },
       onError: (reply: FastifyReply, { error }: { error: FastifyError }) => {
