@@ -40,6 +40,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   })
   server.setTimeout(settings.connectionTimeout)
   server.on('clientError', clientErrorHandler)
+  // Websocket upgrades go to the current app's server, where @fastify/http-proxy listens for them.
+  server.on('upgrade', (req, socket, head) => current.app.server.emit('upgrade', req, socket, head))
   try {
     await listen(server, config.listen.host, config.listen.port)
   } catch (err) {

@@ -135,6 +135,15 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
         }
       },
       replyOptions: replyOptions as never,
+      // Websocket upgrades pass the same hooks (guards, token); the client's own headers stay behind,
+      // the route's credential goes to the upstream. ws verifies upstream certificates by default.
+      websocket: true,
+      wsClientOptions: {
+        rewriteRequestHeaders: (headers: Record<string, string>, request: FastifyRequest) => {
+          const [name, value] = broker.scheme.authorize((request.proxyState as ProxyState).token, { method: 'GET', url: upstreamUrl.origin + request.url })
+          return { ...headers, [name]: value }
+        }
+      },
       handler: (request: FastifyRequest, reply: FastifyReply, dest: string) => {
         // http-proxy has mapped the prefix to the upstream's base path and checked for traversal.
         // A bare prefix with a query ("/viv?a=1") maps to "?a=1": the upstream root, not "" (which reply-from reads as the local URL).
