@@ -64,25 +64,10 @@ export class SkewClock {
   }
 }
 
-export interface Answer {
-  status: number
-  headers: Headers
-  text: string
-  json: any
-}
+/** One request to the proxy, the body read and parsed when it is JSON (shared with the lifecycle tests). */
+import { call, type ProxyAnswer as Answer } from './token-lifecycle-helpers.js'
 
-/** One request to the proxy, the body read and parsed when it is JSON. */
-export async function call (url: string, init?: RequestInit): Promise<Answer> {
-  const res = await fetch(url, init)
-  const text = await res.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: res.status, headers: res.headers, text, json }
-}
+export { call, type Answer }
 
 /**
  * One request every `intervalMs` until `durationMs` has passed or `maxRequests`
