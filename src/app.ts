@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import type { ServerOptions } from 'node:http'
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { Metrics } from './admin/metrics.js'
@@ -8,7 +9,7 @@ import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
 import type { Config, RouteConfig } from './config/schema.js'
-import { ConfigError, RouteNotFoundError } from './errors.js'
+import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
 import { routeName, sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
@@ -34,15 +35,22 @@ export interface ProxyApp {
   /** Per route, a hash of what its broker depends on (auth config, token settings). */
   fingerprints: Map<string, string>
   metrics: Metrics
-  /** Closes the fastify app and every broker. */
-  close (): Promise<void>
+  /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting. */
+  close (options?: { force?: boolean }): Promise<void>
 }
 
 /** Settings of the listening HTTP server, shared by every way of listening. */
-export function serverSettings (config: Config): { headersTimeout: number, connectionTimeout: number } {
+export function serverSettings (config: Config): { http: ServerOptions, connectionTimeout: number } {
   return {
-    // Slow-loris: the headers must arrive within 10 s.
-    headersTimeout: HEADERS_TIMEOUT_MS,
+    http: {
+      // Slow-loris: the headers must arrive within 10 s, checked every second (Node's default is every 30 s).
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000,
+      // Uploads may take as long as they take; idle connections are cut by connectionTimeout.
+      requestTimeout: 0,
+      // A request without Host gets the proxy's own HOST_NOT_ALLOWED JSON, not Node's bare 400.
+      requireHostHeader: false
+    },
     // An idle connection is closed once it has been silent longer than any upstream may take to answer.
     connectionTimeout: Math.max(...config.routes.map((r) => r.timeout)) + 30_000
   }
@@ -108,9 +116,11 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    http: { headersTimeout: settings.headersTimeout },
+    http: settings.http,
     connectionTimeout: settings.connectionTimeout,
-    clientErrorHandler
+    clientErrorHandler,
+    // Bad URLs (malformed percent-encoding) get the proxy's JSON error shape too.
+    frameworkErrors: (error, request, reply) => sendError(request, reply, new BadRequestError(error.message, { cause: error }))
   })
   if (exposedWithoutProtection(config)) {
     options.logger.warn({ event: 'exposed', host: config.listen.host }, `listening on ${config.listen.host} without security.clientKey or security.allowedHosts: anyone who can reach this port can use its credentials`)
@@ -137,9 +147,11 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     dispatchers.push(dispatcher)
     registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics })
   }
-  // Closing waits for in-flight upstream requests (undici's close is graceful).
+  // Closing waits for in-flight upstream requests (undici's close is graceful), unless forced:
+  // past the shutdown grace, upstream requests still pending are cut.
+  let force = false
   app.addHook('onClose', async () => {
-    await Promise.all(dispatchers.map((d) => d.close()))
+    await Promise.all(dispatchers.map((d) => force ? d.destroy() : d.close()))
   })
   await app.ready()
   return {
@@ -148,7 +160,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     brokers,
     fingerprints,
     metrics,
-    close: async () => {
+    close: async (options = {}) => {
+      force = options.force === true
       await app.close()
       for (const broker of brokers.values()) broker.close()
     }

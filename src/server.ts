@@ -33,7 +33,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const settings = serverSettings(config)
   let inFlight = 0
   const busy = (): boolean => inFlight > 0
-  const server = createServer({ headersTimeout: settings.headersTimeout, requestTimeout: 0 }, (req, res) => {
+  const server = createServer(settings.http, (req, res) => {
     inFlight++
     res.once('close', () => { inFlight-- })
     current.app.routing(req, res)
@@ -94,10 +94,11 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
         await new Promise((resolve) => setTimeout(resolve, 50))
         server.closeIdleConnections()
       }
-      if (inFlight > 0) logger.warn({ event: 'shutdown_forced', inFlight }, 'grace period over; closing open connections')
+      const force = busy()
+      if (force) logger.warn({ event: 'shutdown_forced', inFlight }, 'grace period over; closing open connections')
       server.closeAllConnections()
       await closed
-      await Promise.all([current.close(), admin?.close()])
+      await Promise.all([current.close({ force }), admin?.close()])
     }
   }
 }

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { BadRequestError, ClientKeyInvalidError, HostNotAllowedError, OriginNotAllowedError, UriTooLongError } from '../errors.js'
@@ -56,6 +57,13 @@ export function exposedWithoutProtection (config: Config): boolean {
   const host = config.listen.host.toLowerCase()
   const loopback = host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')
   return !loopback && config.security.clientKey === undefined && config.security.allowedHosts.length === 0
+}
+
+/** Sets the CORS grant for an allowed origin on forwarded response headers, keeping the upstream's other Vary fields. */
+export function grantOrigin (headers: IncomingHttpHeaders, origin: string): void {
+  headers['access-control-allow-origin'] = origin
+  const vary = typeof headers.vary === 'string' ? headers.vary : ''
+  if (!/(^|,)\s*origin\s*(,|$)/i.test(vary)) headers.vary = vary === '' ? 'Origin' : `${vary}, Origin`
 }
 
 function answerPreflight (request: FastifyRequest, reply: FastifyReply): void {

@@ -8,6 +8,7 @@ import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
 import { forwardBody, keepSmallBodies } from './body.js'
 import { sendError, upstreamFailure } from './error-reply.js'
+import { grantOrigin } from './guards.js'
 import { cleanRequestHeaders, cleanResponseHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
 
@@ -64,9 +65,11 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
         const state = request.proxyState as ProxyState
         return cleanRequestHeaders(headers, broker.scheme.authorize(state.token, { method: request.method, url: upstreamUrl.origin + request.url }))
       },
-      rewriteHeaders: (headers: IncomingHttpHeaders) => {
+      rewriteHeaders: (headers: IncomingHttpHeaders, request: FastifyRequest) => {
         const cleaned = cleanResponseHeaders(headers)
         if (typeof cleaned.location === 'string') cleaned.location = rewriteLocation(cleaned.location)
+        // The guards let this Origin through; the proxy's CORS grant wins over the upstream's own.
+        if (request.headers.origin !== undefined) grantOrigin(cleaned, request.headers.origin)
         return cleaned
       },
       onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream & { resume: () => void } }) => {
@@ -138,12 +141,13 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       // Websocket upgrades pass the same hooks (guards, token); the client's own headers stay behind,
       // the route's credential goes to the upstream. ws verifies upstream certificates by default.
       websocket: true,
+      // http-proxy's runtime supports rewriteRequestHeaders here; its typings do not list it yet.
       wsClientOptions: {
         rewriteRequestHeaders: (headers: Record<string, string>, request: FastifyRequest) => {
           const [name, value] = broker.scheme.authorize((request.proxyState as ProxyState).token, { method: 'GET', url: upstreamUrl.origin + request.url })
           return { ...headers, [name]: value }
         }
-      },
+      } as never,
       handler: (request: FastifyRequest, reply: FastifyReply, dest: string) => {
         // http-proxy has mapped the prefix to the upstream's base path and checked for traversal.
         // A bare prefix with a query ("/viv?a=1") maps to "?a=1": the upstream root, not "" (which reply-from reads as the local URL).

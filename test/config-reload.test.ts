@@ -1,0 +1,124 @@
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { recordingUpstream, sendJson, tokenServer, type TokenCall } from './helpers.js'
+import { tempDir } from './cli-helpers.js'
+import { call, gate, tokenOf, waitFor } from './token-lifecycle-helpers.js'
+import { freePort, spawnServe, writeConfig, type ServeProcess } from './operability-helpers.js'
+
+const SECRET = 'reload-client-secret'
+
+function clientOf (c: TokenCall): string {
+  return Buffer.from((c.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8').split(':')[0] as string
+}
+
+async function setup (t: TestContext) {
+  const tokens = await tokenServer(t)
+  // Upstream A holds /slow until the test releases it; both answer with their own name.
+  const slowGate = gate()
+  const a = await recordingUpstream(t, async (req, res) => {
+    if (req.url.startsWith('/slow')) {
+      await slowGate.promise
+      return sendJson(res, 200, { upstream: 'a', slow: true })
+    }
+    sendJson(res, 200, { upstream: 'a' })
+  })
+  const b = await recordingUpstream(t, (_req, res) => sendJson(res, 200, { upstream: 'b' }))
+  const port = await freePort()
+  const file = join(tempDir(t), 'cfg.yaml')
+  const route = (upstream: string, clientId: string): Record<string, unknown> => ({ upstream, auth: { type: 'client_credentials', tokenUrl: tokens.tokenUrl, clientId, clientSecret: SECRET } })
+  const config = (routes: Record<string, unknown>): Record<string, unknown> => ({ listen: { host: '127.0.0.1', port }, admin: false, routes })
+  return { tokens, a, b, releaseSlow: slowGate.open, file, url: `http://127.0.0.1:${port}`, route, config }
+}
+
+/** Sends SIGHUP and waits for the log line that says how it went. */
+async function reload (serve: ServeProcess, event: 'reloaded' | 'reload_refused'): Promise<Record<string, unknown>> {
+  const before = serve.lines.length
+  serve.child.kill('SIGHUP')
+  return serve.waitForLog((l) => serve.lines.indexOf(l) >= before && (l.event === 'reloaded' || l.event === 'reload_refused'), `${event} after SIGHUP`)
+    .then((line) => {
+      assert.equal(line.event, event, JSON.stringify(line))
+      return line
+    })
+}
+
+test('SIGHUP applies the rewritten config: routes added, removed and changed; unchanged ones keep their token; in-flight requests finish', async (t) => {
+  const s = await setup(t)
+  writeConfig(s.file, s.config({ keep: s.route(s.a.url, 'keep-client'), moved: s.route(s.a.url, 'moved-client'), gone: s.route(s.a.url, 'gone-client') }))
+  const serve = await spawnServe(t, s.file)
+
+  for (const name of ['keep', 'moved', 'gone']) assert.equal((await call(`${s.url}/${name}/before`)).status, 200, name)
+  const keepToken = tokenOf(s.a.requests[0])
+  assert.ok(keepToken !== undefined)
+  const keepCalls = (): number => s.tokens.calls.filter((c) => clientOf(c) === 'keep-client').length
+  assert.equal(keepCalls(), 1)
+
+  const slow = call(`${s.url}/keep/slow`)
+  let slowSettled = false
+  slow.finally(() => { slowSettled = true }).catch(() => {})
+  await waitFor(() => s.a.requests.some((r) => r.url === '/slow'), 'the slow request to reach the upstream', 5000)
+
+  writeConfig(s.file, s.config({ keep: s.route(s.a.url, 'keep-client'), moved: s.route(s.b.url, 'moved-client'), added: s.route(s.b.url, 'added-client') }))
+  await reload(serve, 'reloaded')
+  assert.equal(slowSettled, false, 'the slow request is still in flight across the reload')
+
+  const added = await call(`${s.url}/added/new`)
+  assert.equal(added.status, 200)
+  assert.equal(added.json.upstream, 'b')
+  assert.ok(s.tokens.calls.some((c) => clientOf(c) === 'added-client'), 'the added route obtained its own token')
+
+  const gone = await call(`${s.url}/gone/after`)
+  assert.equal(gone.status, 404)
+  assert.equal(gone.json.error.code, 'ROUTE_NOT_FOUND')
+
+  const moved = await call(`${s.url}/moved/after`)
+  assert.equal(moved.status, 200)
+  assert.equal(moved.json.upstream, 'b')
+  assert.equal(s.b.requests.filter((r) => r.url === '/after').length, 1)
+
+  const kept = await call(`${s.url}/keep/after`)
+  assert.equal(kept.status, 200)
+  assert.equal(kept.json.upstream, 'a')
+  assert.equal(keepCalls(), 1, 'the unchanged route asked for no new token')
+  assert.equal(tokenOf(s.a.requests.at(-1)), keepToken)
+  assert.equal(s.a.requests.filter((r) => r.url === '/after').length, 1, 'the moved route no longer goes to the old upstream')
+
+  // Started before the reload, answered after it (the previous config's app finishes it).
+  assert.equal(slowSettled, false)
+  s.releaseSlow()
+  const slowAnswer = await slow
+  assert.equal(slowAnswer.status, 200)
+  assert.deepEqual(slowAnswer.json, { upstream: 'a', slow: true })
+  assert.equal(serve.child.exitCode, null, 'still running')
+})
+
+test('SIGHUP with an invalid config is refused, logged with the key path, and the running routes keep working', async (t) => {
+  const s = await setup(t)
+  writeConfig(s.file, s.config({ keep: s.route(s.a.url, 'keep-client') }))
+  const serve = await spawnServe(t, s.file)
+  assert.equal((await call(`${s.url}/keep/before`)).status, 200)
+
+  const broken = s.route(s.a.url, 'keep-client')
+  writeConfig(s.file, s.config({ keep: { ...broken, auth: { ...(broken.auth as object), tokenUrl: 'not a url' } }, other: s.route(s.b.url, 'other-client') }))
+  const refused = await reload(serve, 'reload_refused')
+  assert.equal(refused.level, 50)
+  const issues = refused.issues as string[]
+  assert.ok(Array.isArray(issues) && issues.some((i) => i.startsWith('routes.keep.auth.tokenUrl')), JSON.stringify(issues))
+  assert.ok(!JSON.stringify(refused).includes(SECRET))
+
+  // The old config is still the one served: same routes, same token.
+  const kept = await call(`${s.url}/keep/after`)
+  assert.equal(kept.status, 200)
+  assert.equal(kept.json.upstream, 'a')
+  assert.equal((await call(`${s.url}/other/x`)).status, 404)
+  assert.equal(s.tokens.calls.length, 1)
+  assert.equal(tokenOf(s.a.requests.at(-1)), 'token-1')
+
+  // A refused reload does not stop the next good one.
+  writeConfig(s.file, s.config({ keep: s.route(s.a.url, 'keep-client'), other: s.route(s.b.url, 'other-client') }))
+  await reload(serve, 'reloaded')
+  const other = await call(`${s.url}/other/x`)
+  assert.equal(other.status, 200)
+  assert.equal(other.json.upstream, 'b')
+  assert.equal(serve.child.exitCode, null, 'still running')
+})

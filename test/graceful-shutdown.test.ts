@@ -1,0 +1,117 @@
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { clientCredentialsRoute, listen, sendJson, tokenServer } from './helpers.js'
+import { tempDir } from './cli-helpers.js'
+import { gate, waitFor } from './token-lifecycle-helpers.js'
+import { freePort, spawnServe, writeConfig } from './operability-helpers.js'
+
+/** Past the grace period, the process may take this long to close everything and exit. */
+const EXIT_MARGIN_MS = 3000
+
+/**
+ * The proxy CLI in front of an upstream that holds each request until the
+ * test calls `release()` (or, with `hold` false, answers at once), with
+ * `shutdownGrace` from the config.
+ */
+async function setup (t: TestContext, shutdownGrace: number, hold = true) {
+  const tokens = await tokenServer(t)
+  const released = gate()
+  if (!hold) released.open()
+  let arrived = 0
+  const upstream = await listen(t, async (_req, res) => {
+    arrived++
+    await released.promise
+    sendJson(res, 200, { slow: true })
+  })
+  const port = await freePort()
+  const file = join(tempDir(t), 'cfg.yaml')
+  writeConfig(file, { listen: { host: '127.0.0.1', port }, admin: false, shutdownGrace, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const serve = await spawnServe(t, file)
+  return { serve, url: `http://127.0.0.1:${port}`, port, arrivals: () => arrived, release: released.open }
+}
+
+/** Resolves with the connection error code, or 'connected' if the port still accepts. */
+function tryConnect (port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.setTimeout(2000, () => { socket.destroy(); resolve('timeout') })
+    socket.once('connect', () => { socket.destroy(); resolve('connected') })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'))
+  })
+}
+
+test('SIGTERM lets an in-flight request finish, refuses new connections, and exits 0', async (t) => {
+  const grace = 3000
+  const { serve, url, port, arrivals, release } = await setup(t, grace)
+  const inFlight = fetch(`${url}/api/slow`, { signal: AbortSignal.timeout(10_000) })
+  // Awaited below; handled now so an early failure does not surface as an unhandled rejection.
+  inFlight.catch(() => {})
+  await waitFor(() => arrivals() === 1, 'the request to reach the upstream', 5000)
+
+  serve.child.kill('SIGTERM')
+  const signalledAt = Date.now()
+  await serve.waitForLog((l) => l.event === 'shutdown' && l.signal === 'SIGTERM', 'the shutdown log line')
+  // The line is written just before the listener closes, so the first attempts may still race it; bounded.
+  const attempts: string[] = []
+  const deadline = Date.now() + 2000
+  while (attempts.at(-1) !== 'ECONNREFUSED' && attempts.length < 40 && Date.now() < deadline) {
+    attempts.push(await tryConnect(port))
+    if (attempts.at(-1) !== 'ECONNREFUSED') await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  assert.equal(attempts.at(-1), 'ECONNREFUSED', `new connections after the signal: ${attempts.join(', ')}`)
+  assert.equal(serve.child.exitCode, null, 'still running while a request is in flight')
+
+  // The upstream answers only now, after the signal.
+  release()
+  const res = await inFlight
+  assert.equal(res.status, 200)
+  assert.deepEqual(await res.json(), { slow: true })
+
+  const { code, signal } = await serve.exited
+  assert.equal(signal, null)
+  assert.equal(code, 0, serve.stderr())
+  // It waited for the request, not for the whole grace period.
+  assert.ok(Date.now() - signalledAt < grace, `exited ${Date.now() - signalledAt} ms after the signal`)
+  assert.ok(!serve.lines.some((l) => l.event === 'shutdown_forced'))
+  assert.equal(arrivals(), 1)
+})
+
+test('a request slower than shutdownGrace does not keep the process alive', async (t) => {
+  const grace = 1000
+  const { serve, url, arrivals } = await setup(t, grace)
+  const inFlight = fetch(`${url}/api/never`, { signal: AbortSignal.timeout(10_000) }).then((res) => res.status, (err: Error) => err.name)
+  await waitFor(() => arrivals() === 1, 'the request to reach the upstream', 5000)
+
+  serve.child.kill('SIGTERM')
+  const signalledAt = Date.now()
+  // Bounded: a process still alive past grace + margin fails here (t.after kills it).
+  let timer: NodeJS.Timeout | undefined
+  const exit = await Promise.race([
+    serve.exited,
+    new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), grace + EXIT_MARGIN_MS) })
+  ])
+  clearTimeout(timer)
+  const took = Date.now() - signalledAt
+  assert.ok(exit !== undefined, `still running ${took} ms after SIGTERM with shutdownGrace ${grace}`)
+  const { code, signal } = exit
+  assert.ok(took >= grace - 100, `exited ${took} ms after the signal, before the grace period was over`)
+  assert.equal(signal, null)
+  assert.equal(code, 0, serve.stderr())
+  assert.ok(serve.lines.some((l) => l.event === 'shutdown_forced'), 'the forced close is logged')
+  // The client got no answer from an upstream that never gave one: its connection was closed.
+  assert.notEqual(await inFlight, 200)
+})
+
+test('SIGINT exits 0', async (t) => {
+  const { serve, url } = await setup(t, 3000, false)
+  const res = await fetch(`${url}/api/x`)
+  assert.equal(res.status, 200)
+  await res.arrayBuffer()
+  serve.child.kill('SIGINT')
+  const { code, signal } = await serve.exited
+  assert.equal(signal, null)
+  assert.equal(code, 0, serve.stderr())
+  assert.ok(serve.lines.some((l) => l.event === 'shutdown' && l.signal === 'SIGINT'))
+})
