@@ -1,0 +1,67 @@
+/** Command line of `npm run bench`: mode, scenarios, output. */
+import { parseArgs } from 'node:util'
+import { detectLoader, type Loader } from './load.js'
+
+export const SCENARIOS = ['small', '1mib-down', '1mib-up', 'rollover', 'cold-burst', 'long-stream'] as const
+export type ScenarioName = typeof SCENARIOS[number]
+export const THROUGHPUT: readonly ScenarioName[] = ['small', '1mib-down', '1mib-up']
+
+export interface BenchOptions {
+  quick: boolean
+  scenarios: Set<ScenarioName>
+  loader: Loader
+  jsonFile: string | undefined
+  build: boolean
+  /** Throughput scenarios: rounds, each running every variant once. */
+  rounds: number
+  durationS: number
+  warmupS: number
+  connections: number
+  rollover: { durationS: number, tokenLifetimeS: number, refreshAhead: number }
+  burst: number
+  longStreamBytes: number
+  /** The whole run is aborted past this. */
+  limitS: number
+}
+
+export const USAGE = `Usage: npm run bench -- [--quick] [--scenario NAME[,NAME…]] [--json FILE] [--loader autocannon|wrk] [--no-build]
+Scenarios: ${SCENARIOS.join(', ')}`
+
+export function parseOptions (argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      scenario: { type: 'string', multiple: true },
+      json: { type: 'string' },
+      loader: { type: 'string' },
+      'no-build': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false }
+    }
+  })
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`)
+    process.exit(0)
+  }
+  const names = (values.scenario ?? [...SCENARIOS]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '')
+  for (const name of names) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`unknown scenario "${name}"\n${USAGE}`)
+  }
+  if (values.loader !== undefined && values.loader !== 'autocannon' && values.loader !== 'wrk') throw new Error(`--loader must be autocannon or wrk\n${USAGE}`)
+  const quick = values.quick
+  return {
+    quick,
+    scenarios: new Set(names as ScenarioName[]),
+    loader: (values.loader as Loader | undefined) ?? detectLoader(),
+    jsonFile: values.json,
+    build: !values['no-build'],
+    rounds: quick ? 1 : 3,
+    durationS: quick ? 2.5 : 8,
+    warmupS: quick ? 0.5 : 1,
+    connections: 50,
+    rollover: { durationS: quick ? 6 : 20, tokenLifetimeS: 2, refreshAhead: 0.8 },
+    burst: 1000,
+    longStreamBytes: (quick ? 256 : 1024) * 1024 * 1024,
+    limitS: quick ? 180 : 900
+  }
+}

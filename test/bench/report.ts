@@ -1,0 +1,135 @@
+/** Text tables of the bench and its targets. */
+import type { ColdBurstResult } from './scenarios/cold-burst.js'
+import type { LongStreamResult, StreamFigures } from './scenarios/long-stream.js'
+import type { RolloverResult } from './scenarios/rollover.js'
+import type { ThroughputResult } from './scenarios/throughput.js'
+import type { ScenarioName } from './options.js'
+import { VARIANTS } from './variants.js'
+
+export interface Results {
+  throughput: Partial<Record<ScenarioName, ThroughputResult>>
+  rollover?: RolloverResult
+  coldBurst?: ColdBurstResult
+  longStream?: LongStreamResult
+}
+
+export interface Target {
+  target: string
+  measured: string
+  pass: boolean
+}
+
+export function table (header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join('  ').trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+const fixed = (n: number, digits = 1): string => n.toFixed(digits)
+const ratio = (n: number): string => `${n.toFixed(2)}×`
+
+export function throughputTable (result: ThroughputResult): string {
+  const rows = VARIANTS.flatMap((name) => {
+    const s = result.variants[name]
+    if (s === undefined) return []
+    return [[name, String(Math.round(s.rps)), fixed(s.p50), fixed(s.p99), s.peakRssMiB === null ? '-' : fixed(s.peakRssMiB), String(s.non2xx), String(s.errors), s.rpsRounds.join(' / ')]]
+  })
+  const lines = [
+    `${result.title}: ${result.connections} connections, ${result.rounds} round(s) × ${result.durationS} s`,
+    table(['variant', 'req/s', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'non-2xx', 'errors', 'req/s per round'], rows)
+  ]
+  for (const [base, r] of Object.entries(result.ratios)) {
+    lines.push(`bearer-proxy / ${base}: req/s ${ratio(r.rps)}, p99 ${ratio(r.p99)}`)
+  }
+  for (const name of VARIANTS) {
+    const bad = result.variants[name]?.warmupBad ?? 0
+    if (bad > 0) lines.push(`note: ${name} had ${bad} non-2xx answers or errors during warm-ups`)
+  }
+  return lines.join('\n')
+}
+
+export function rolloverTable (r: RolloverResult, steadyP99: number | undefined): string {
+  return [
+    `token rollover: bearer-proxy alone, tokens living ${r.tokenLifetimeS} s (refreshAhead ${r.refreshAhead}), ${r.durationS} s of small GETs`,
+    table(['figure', 'value'], [
+      ['token requests', String(r.tokenRequests)],
+      ['expected ≈ duration / (lifetime × refreshAhead) + 1', fixed(r.expected)],
+      [`allowed (one per rollover in ${fixed(r.elapsedS)} s, + 1)`, String(r.allowed)],
+      ['non-2xx answers', String(r.non2xx)],
+      ['errors', String(r.errors)],
+      ['401s from the upstream (expired token sent)', String(r.upstreamRefused)],
+      ['req/s', String(Math.round(r.rps))],
+      ['p50 ms', fixed(r.p50)],
+      ['p99 ms', fixed(r.p99)],
+      ['steady-state p99 ms (small GET scenario)', steadyP99 === undefined ? 'n/a' : fixed(steadyP99)],
+      ['p99 / steady-state p99', steadyP99 === undefined ? 'n/a' : ratio(r.p99 / steadyP99)]
+    ])
+  ].join('\n')
+}
+
+export function coldBurstTable (r: ColdBurstResult): string {
+  return [
+    `cold burst: a fresh bearer-proxy, ${r.requests} concurrent requests at once`,
+    table(['figure', 'value'], [
+      ['token requests', String(r.tokenRequests)],
+      ['answered 2xx', `${r.ok} of ${r.requests}`],
+      ['answers', Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')],
+      ['all answered within ms', String(Math.round(r.ms))]
+    ])
+  ].join('\n')
+}
+
+export function longStreamTable (r: LongStreamResult): string {
+  const row = (name: string, s: StreamFigures): string[] => [
+    name, fixed(s.bytes / 1024 / 1024, 0), fixed(s.seconds, 2), fixed(s.mibPerSec, 0),
+    s.baselineRssMiB === undefined ? '-' : fixed(s.baselineRssMiB), s.peakRssMiB === undefined ? '-' : fixed(s.peakRssMiB), s.rssGrowthMiB === undefined ? '-' : fixed(s.rssGrowthMiB)
+  ]
+  return [
+    `long stream: bearer-proxy alone, one stream at a time${r.direct === undefined ? '' : ' (direct = the same stream without a proxy)'}`,
+    table(['stream', 'MiB', 's', 'MiB/s', 'RSS before MiB', 'RSS peak MiB', 'RSS growth MiB'], [
+      ...(r.direct === undefined ? [] : [row('direct down', r.direct.down)]),
+      row('bearer-proxy down (GET /stream)', r.down),
+      ...(r.direct === undefined ? [] : [row('direct up', r.direct.up)]),
+      row('bearer-proxy up (POST /sink, chunked)', r.up)
+    ])
+  ].join('\n')
+}
+
+/** The targets whose scenarios ran. */
+export function targets (results: Results, longStreamMiB: number): Target[] {
+  const out: Target[] = []
+  const t = results.throughput
+  const vsBare = (name: ScenarioName, label: string, factor: number): void => {
+    const r = t[name]?.ratios.bare
+    if (r !== undefined) out.push({ target: `${label}: req/s ≥ ${factor}× bare`, measured: ratio(r.rps), pass: r.rps >= factor })
+  }
+  vsBare('small', 'small GET', 1.2)
+  vsBare('1mib-down', '1 MiB response', 2)
+  vsBare('1mib-up', '1 MiB upload', 2)
+  for (const [name, label] of [['small', 'small GET'], ['1mib-down', '1 MiB response'], ['1mib-up', '1 MiB upload']] as const) {
+    const ours = t[name]?.variants['bearer-proxy']
+    const bare = t[name]?.variants.bare
+    if (ours !== undefined && bare !== undefined) out.push({ target: `${label}: p99 ≤ bare's`, measured: `${fixed(ours.p99)} vs ${fixed(bare.p99)} ms`, pass: ours.p99 <= bare.p99 })
+  }
+  const rss = (['1mib-down', '1mib-up'] as const).map((n) => t[n]?.variants['bearer-proxy']?.peakRssMiB).filter((v): v is number => typeof v === 'number')
+  if (rss.length > 0) out.push({ target: 'peak RSS under 1 MiB load ≤ 100 MiB', measured: `${fixed(Math.max(...rss))} MiB`, pass: Math.max(...rss) <= 100 })
+  if (results.longStream !== undefined) {
+    const growth = Math.max(results.longStream.down.rssGrowthMiB, results.longStream.up.rssGrowthMiB)
+    out.push({ target: `${longStreamMiB} MiB streams: RSS growth < 50 MiB`, measured: `${fixed(results.longStream.down.rssGrowthMiB)} down, ${fixed(results.longStream.up.rssGrowthMiB)} up`, pass: growth < 50 })
+  }
+  if (results.rollover !== undefined) {
+    const r = results.rollover
+    out.push({ target: 'rollover: 0 non-2xx', measured: `${r.non2xx} non-2xx, ${r.errors} errors`, pass: r.non2xx === 0 && r.errors === 0 })
+    out.push({ target: 'rollover: ≤ 1 token request per rollover + 1', measured: `${r.tokenRequests} (allowed ${r.allowed})`, pass: r.tokenRequests <= r.allowed })
+  }
+  if (results.coldBurst !== undefined) {
+    const c = results.coldBurst
+    out.push({ target: 'cold burst: exactly 1 token request', measured: String(c.tokenRequests), pass: c.tokenRequests === 1 })
+    out.push({ target: 'cold burst: all answered 2xx', measured: `${c.ok} of ${c.requests}`, pass: c.ok === c.requests })
+  }
+  return out
+}
+
+export function targetsTable (list: Target[]): string {
+  return table(['target', 'measured', 'result'], list.map((t) => [t.target, t.measured, t.pass ? 'PASS' : 'MISS']))
+}

@@ -1,0 +1,96 @@
+/**
+ * Request rate, latency and memory of every variant for one request shape,
+ * interleaved: each round runs every variant once, in rotating order, each
+ * measurement after a short warm-up.
+ */
+import { runLoad, type LoadResult } from '../load.js'
+import type { BenchOptions, ScenarioName } from '../options.js'
+import { RssSampler } from '../processes.js'
+import type { Variant, VariantName } from '../variants.js'
+
+const MIB = 1024 * 1024
+const UPLOAD_BODY = Buffer.alloc(MIB, 'x')
+
+export const SHAPES: Record<string, { title: string, path: string, method: 'GET' | 'POST', body?: Buffer }> = {
+  small: { title: 'small GET (~200 B JSON)', path: '/small', method: 'GET' },
+  '1mib-down': { title: '1 MiB response (GET /1mib)', path: '/1mib', method: 'GET' },
+  '1mib-up': { title: '1 MiB upload (POST /upload)', path: '/upload', method: 'POST', body: UPLOAD_BODY }
+}
+
+export interface VariantStats {
+  /** Median over rounds. */
+  rps: number
+  rpsRounds: number[]
+  /** Medians over rounds, ms. */
+  p50: number
+  p99: number
+  /** Highest RSS seen over all rounds; null for `direct` (no process of its own). */
+  peakRssMiB: number | null
+  non2xx: number
+  errors: number
+  /** non-2xx answers and errors during warm-ups (not in the figures above). */
+  warmupBad: number
+}
+
+export interface Ratios {
+  rps: number
+  p99: number
+}
+
+export interface ThroughputResult {
+  scenario: ScenarioName
+  title: string
+  connections: number
+  rounds: number
+  durationS: number
+  variants: Partial<Record<VariantName, VariantStats>>
+  /** bearer-proxy / baseline. */
+  ratios: { bare?: Ratios, 'http-proxy'?: Ratios }
+}
+
+export function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+export async function runThroughput (scenario: ScenarioName, variants: Variant[], options: BenchOptions, progress: (line: string) => void): Promise<ThroughputResult> {
+  const shape = SHAPES[scenario]
+  if (shape === undefined) throw new Error(`not a throughput scenario: ${scenario}`)
+  const runs = new Map<VariantName, { loads: LoadResult[], peak: number, warmupBad: number }>(variants.map((v) => [v.name, { loads: [], peak: 0, warmupBad: 0 }]))
+  for (let round = 0; round < options.rounds; round++) {
+    const order = [...variants.slice(round % variants.length), ...variants.slice(0, round % variants.length)]
+    for (const variant of order) {
+      const spec = { url: variant.base + shape.path, method: shape.method, headers: variant.headers, connections: options.connections, ...(shape.body === undefined ? {} : { body: shape.body }) }
+      const record = runs.get(variant.name) as { loads: LoadResult[], peak: number, warmupBad: number }
+      const warm = await runLoad(options.loader, { ...spec, durationS: options.warmupS })
+      record.warmupBad += warm.non2xx + warm.errors
+      const sampler = variant.process === undefined ? undefined : new RssSampler(variant.process.pid)
+      const load = await runLoad(options.loader, { ...spec, durationS: options.durationS })
+      record.peak = Math.max(record.peak, sampler?.stop() ?? 0)
+      record.loads.push(load)
+      progress(`  ${scenario} round ${round + 1}/${options.rounds} ${variant.name.padEnd(12)} ${Math.round(load.rps)} req/s, p99 ${load.p99} ms`)
+    }
+  }
+  const stats: Partial<Record<VariantName, VariantStats>> = {}
+  for (const variant of variants) {
+    const { loads, peak, warmupBad } = runs.get(variant.name) as { loads: LoadResult[], peak: number, warmupBad: number }
+    stats[variant.name] = {
+      rps: median(loads.map((l) => l.rps)),
+      rpsRounds: loads.map((l) => Math.round(l.rps)),
+      p50: median(loads.map((l) => l.p50)),
+      p99: median(loads.map((l) => l.p99)),
+      peakRssMiB: variant.process === undefined ? null : peak / MIB,
+      non2xx: loads.reduce((sum, l) => sum + l.non2xx, 0),
+      errors: loads.reduce((sum, l) => sum + l.errors, 0),
+      warmupBad
+    }
+  }
+  const ours = stats['bearer-proxy']
+  const ratios: ThroughputResult['ratios'] = {}
+  for (const base of ['bare', 'http-proxy'] as const) {
+    const theirs = stats[base]
+    if (ours !== undefined && theirs !== undefined) ratios[base] = { rps: ours.rps / theirs.rps, p99: ours.p99 / theirs.p99 }
+  }
+  return { scenario, title: shape.title, connections: options.connections, rounds: options.rounds, durationS: options.durationS, variants: stats, ratios }
+}
