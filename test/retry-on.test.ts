@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { test, type TestContext } from 'node:test'
 import { clientCredentialsRoute, recordingUpstream, sendJson, startProxy, tokenServer, type ReceivedRequest } from './helpers.js'
@@ -61,6 +62,28 @@ test('a replayed POST sends the identical body bytes both times', async (t) => {
     assert.equal(req.headers['content-type'], 'application/json')
   }
   assert.deepEqual(s.upstream.requests.map(tokenOf), ['token-1', 'token-2'])
+})
+
+test('bodies up to 1 MiB are replayed intact, one after another, with the kept copies reused', async (t) => {
+  // Refuses the first request that carries each body, whatever token it had, so every body is replayed.
+  const seen = new Set<string>()
+  const s = await setup(t, (req, res, clock) => {
+    const digest = createHash('sha256').update(req.body).digest('hex')
+    if (seen.has(digest)) return ok(req, res)
+    seen.add(digest)
+    clock.advance(2 * SECOND)
+    sendJson(res, 401, { error: 'invalid_token' })
+  })
+  const bodies = [randomBytes(1024 * 1024), randomBytes(900 * 1024), randomBytes(70 * 1024)]
+  for (const body of bodies) {
+    const res = await call(`${s.proxy.url}/api/upload`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })
+    assert.equal(res.status, 200, res.text)
+    assert.equal(res.json.bodyLength, body.length)
+  }
+  assert.equal(s.upstream.requests.length, 2 * bodies.length, 'each body was sent, refused and replayed')
+  s.upstream.requests.forEach((req, i) => {
+    assert.ok(req.body.equals(bodies[Math.floor(i / 2)] as Buffer), `request ${i} carried the bytes of body ${Math.floor(i / 2)}`)
+  })
 })
 
 test('when the replay is refused too, that answer is passed on: two upstream requests, no loop', async (t) => {

@@ -1,13 +1,65 @@
-import { Readable } from 'node:stream'
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 
 /** Bodies up to this size are kept so a request can be replayed once after a `retryOn` answer. */
 export const MAX_REPLAY_BODY_BYTES = 1024 * 1024
+/** Copies of bodies above this size live in pooled 1 MiB slabs: allocating a fresh megabyte per upload makes the GC the bottleneck. */
+const SMALL_BODY_BYTES = 64 * 1024
+const MAX_POOLED_SLABS = 64
+const slabs: Buffer[] = []
 
 /**
- * Content parser for every type: a body with a known length up to the limit is
- * read into a Buffer (kept for a replay); anything else streams through
- * untouched and cannot be replayed.
+ * A request body on its way to the upstream that also keeps a copy, so the
+ * request can be sent again. It streams from the first byte: nothing waits for
+ * the whole body before forwarding. The copy goes into one buffer of the
+ * announced length rather than keeping the socket's chunks alive, which costs
+ * the garbage collector far less under concurrent uploads.
+ */
+export class ReplayableBody extends Transform {
+  readonly #slab: Buffer | undefined
+  readonly #copy: Buffer
+  #size = 0
+
+  constructor (length: number) {
+    super()
+    this.#slab = length > SMALL_BODY_BYTES ? slabs.pop() ?? Buffer.allocUnsafeSlow(MAX_REPLAY_BODY_BYTES) : undefined
+    this.#copy = this.#slab === undefined ? Buffer.allocUnsafe(length) : this.#slab.subarray(0, length)
+  }
+
+  /** Once the answer is sent: the copy's memory goes back to the pool for the next upload. */
+  release (): void {
+    if (this.#slab !== undefined && slabs.length < MAX_POOLED_SLABS && !slabs.includes(this.#slab)) slabs.push(this.#slab)
+  }
+
+  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    // More than announced cannot happen (Node's parser enforces Content-Length); guard anyway.
+    if (this.#size + chunk.length <= this.#copy.length) chunk.copy(this.#copy, this.#size)
+    this.#size += chunk.length
+    callback(null, chunk)
+  }
+
+  /** The whole body, once the client has sent it all (reading on even if the upstream stopped). */
+  async kept (): Promise<Buffer> {
+    if (!this.readableEnded && !this.destroyed) {
+      this.resume()
+      await new Promise<void>((resolve, reject) => {
+        this.once('end', resolve)
+        this.once('error', reject)
+      })
+    }
+    return this.#copy.subarray(0, Math.min(this.#size, this.#copy.length))
+  }
+
+  /** A fresh stream over the kept body, for the replay. */
+  static replay (body: Buffer): Readable {
+    return Readable.from([body], { objectMode: false })
+  }
+}
+
+/**
+ * Content parser for every type: a body with a known length up to the limit
+ * streams through a ReplayableBody; anything larger, or chunked, streams
+ * through untouched and cannot be replayed.
  */
 export function keepSmallBodies (request: FastifyRequest, payload: NodeJS.ReadableStream & Readable, done: (err: Error | null, body?: unknown) => void): void {
   const length = Number(request.headers['content-length'])
@@ -15,13 +67,6 @@ export function keepSmallBodies (request: FastifyRequest, payload: NodeJS.Readab
     done(null, payload)
     return
   }
-  const chunks: Buffer[] = []
-  payload.on('data', (chunk: Buffer) => chunks.push(chunk))
-  payload.once('error', (err) => done(err))
-  payload.once('end', () => done(null, Buffer.concat(chunks)))
-}
-
-/** The body to forward: a fresh stream over a kept Buffer, or the live request stream. */
-export function forwardBody (body: unknown): unknown {
-  return Buffer.isBuffer(body) ? Readable.from([body], { objectMode: false }) : body
+  // A client that aborts mid-body errors the stream the upstream request reads, which ends that request.
+  done(null, pipeline(payload, new ReplayableBody(length), () => {}))
 }

@@ -6,7 +6,7 @@ import type { Metrics } from '../admin/metrics.js'
 import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
-import { forwardBody, keepSmallBodies } from './body.js'
+import { keepSmallBodies, ReplayableBody } from './body.js'
 import { sendError, upstreamFailure } from './error-reply.js'
 import { grantOrigin } from './guards.js'
 import { cleanRequestHeaders, cleanResponseHeaders } from './headers.js'
@@ -18,6 +18,8 @@ export interface ProxyState {
   token: TokenSet
   /** The upstream path (base path + rest), as http-proxy mapped it. */
   dest: string
+  /** The body kept for a replay, released once the answer is sent. */
+  body?: ReplayableBody
   replayed: boolean
 }
 
@@ -57,6 +59,10 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', keepSmallBodies)
+    scope.addHook('onResponse', (request, _reply, done) => {
+      request.proxyState?.body?.release()
+      done()
+    })
 
     const replyOptions = {
       timeout: route.timeout,
@@ -74,7 +80,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       },
       onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream & { resume: () => void } }) => {
         const state = request.proxyState as ProxyState
-        if (canReplay && retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || Buffer.isBuffer(request.body))) {
+        if (canReplay && retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || request.body instanceof ReplayableBody)) {
           replay(request, reply, state, res)
           return
         }
@@ -90,14 +96,9 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     }
 
     function forward (request: FastifyRequest, reply: FastifyReply): void {
-      // reply-from reads request.body; a kept Buffer goes as a fresh stream so it can be sent twice.
-      const body = request.body
-      if (Buffer.isBuffer(body)) request.body = body.length === 0 ? undefined : forwardBody(body)
-      try {
-        reply.from((request.proxyState as ProxyState).dest, replyOptions as never)
-      } finally {
-        request.body = body
-      }
+      const state = request.proxyState as ProxyState
+      if (request.body instanceof ReplayableBody) state.body = request.body
+      reply.from(state.dest, replyOptions as never)
     }
 
     function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState, res: { headers: Record<string, unknown>, stream: { resume: () => void } }): void {
@@ -107,8 +108,11 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       // reply-from already copied the refused answer's headers; the replay's answer brings its own.
       for (const name of Object.keys(res.headers)) reply.removeHeader(name)
       broker.invalidate(state.token)
-      Promise.resolve(broker.token()).then((token) => {
+      const body = state.body?.kept()
+      Promise.all([broker.token(), body]).then(([token, kept]) => {
         state.token = token
+        // reply-from reads request.body: the replay sends the kept bytes as a fresh stream.
+        if (kept !== undefined) request.body = ReplayableBody.replay(kept)
         forward(request, reply)
       }, (err: FastifyError) => sendError(request, reply, err))
     }
