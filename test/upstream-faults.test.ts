@@ -115,6 +115,26 @@ test('an upstream that resets mid-response: the client sees the response aborted
   assert.equal(good.requests.length, 2)
 })
 
+test('a small answer (read whole before it is sent) that the upstream breaks off is broken off for the client too', async (t) => {
+  const upstream = await listen(t, (_req, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(32 * 1024) })
+    res.write('{"partial":')
+    setTimeout(() => res.socket?.resetAndDestroy(), 50)
+  })
+  const good = await recordingUpstream(t)
+  const proxy = await startProxy(t, { routes: { bad: { upstream: upstream.url, auth: staticAuth }, good: { upstream: good.url, auth: staticAuth } } })
+
+  // A socket closed before any answer rejects the request: that is a broken-off answer too; a hang is not.
+  const outcome = await fetchOutcome(`${proxy.url}/bad/small`).catch((err: Error) => {
+    if (err.message.includes('left hanging')) throw err
+    return { status: 0, complete: false, bytes: 0, error: err.message }
+  })
+  assert.equal(outcome.complete, false, 'a truncated answer never looks complete')
+  assert.ok(outcome.error !== undefined, 'the client is told the answer was broken off')
+  const after = await rawRequest(proxy.url, { path: '/good/after' })
+  assert.equal(after.status, 200, 'the proxy still serves')
+})
+
 test('a client that stops reading a 50 MiB download does not make the proxy buffer it', async (t) => {
   let source: ReturnType<typeof generated> | undefined
   const upstream = await listen(t, async (_req, res) => {

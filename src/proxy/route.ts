@@ -86,7 +86,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
         }
         // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
         if (retryOn.has(res.statusCode) && !state.replayed) broker.invalidate(state.token)
-        reply.send(res.stream)
+        sendAnswer(request, reply, res)
       },
       onError: (reply: FastifyReply, { error }: { error: FastifyError }) => {
         const failure = upstreamFailure(error, route.timeout)
@@ -160,6 +160,28 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       }
     })
   })
+}
+
+/** Answers up to this size (by Content-Length) are read whole and sent in one write. */
+const SMALL_ANSWER_BYTES = 64 * 1024
+
+/**
+ * Streams the upstream's answer to the client; a small one with a known length
+ * is read whole first and sent with its headers in a single write, which saves
+ * the stream plumbing (pipe, end-of-stream listeners, extra ticks) that
+ * dominates the cost of small JSON answers.
+ */
+function sendAnswer (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream }): void {
+  const length = Number(res.headers['content-length'])
+  if (request.method === 'HEAD' || !(length > 0 && length <= SMALL_ANSWER_BYTES)) {
+    reply.send(res.stream)
+    return
+  }
+  const chunks: Buffer[] = []
+  res.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+  // The upstream broke off mid-answer: break off the client's answer too, as a streamed one would.
+  res.stream.once('error', () => reply.raw.destroy())
+  res.stream.once('end', () => reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
 }
 
 /** The query exactly as the client sent it: re-encoding could break signed URLs. */
