@@ -99,6 +99,7 @@ function hostAllowed (host: string, allowed: Set<string>): boolean {
  */
 function checkPath (url: string, prefix: string | undefined): string | undefined {
   const path = url.split('?', 1)[0] as string
+  if (!SUSPECT_PATH.test(path)) return prefixProblem(path, prefix)
   const segments = path.split('/').slice(1)
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i] as string
@@ -107,6 +108,13 @@ function checkPath (url: string, prefix: string | undefined): string | undefined
     if (decoded === undefined) return 'malformed percent-encoding in the path'
     if (decoded.split(/[/\\]/).some((part) => part === '.' || part === '..')) return 'dot-segments ("..") are not allowed in the path'
   }
+  return prefixProblem(path, prefix)
+}
+
+/** Only paths with one of these can hold a dot-segment, an encoding or an empty segment. */
+const SUSPECT_PATH = /[%.\\]|\/\//
+
+function prefixProblem (path: string, prefix: string | undefined): string | undefined {
   if (prefix !== undefined && prefix !== '/' && !(path === prefix || path.startsWith(`${prefix}/`))) {
     return `the route prefix must be spelled as ${prefix}`
   }

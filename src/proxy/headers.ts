@@ -16,7 +16,8 @@ const DROPPED_REQUEST_HEADERS = [
 const DROPPED_RESPONSE_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'transfer-encoding']
 
 export function cleanRequestHeaders (headers: IncomingHttpHeaders, credential: [string, string]): IncomingHttpHeaders {
-  for (const name of DROPPED_REQUEST_HEADERS) delete headers[name]
+  // `in` first: most of these are absent, and a delete is far dearer than a look-up.
+  for (const name of DROPPED_REQUEST_HEADERS) if (name in headers) delete headers[name]
   headers[credential[0]] = credential[1]
   return headers
 }
@@ -24,6 +25,6 @@ export function cleanRequestHeaders (headers: IncomingHttpHeaders, credential: [
 export function cleanResponseHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',') : []
   for (const name of listed) delete headers[name.trim()]
-  for (const name of DROPPED_RESPONSE_HEADERS) delete headers[name]
+  for (const name of DROPPED_RESPONSE_HEADERS) if (name in headers) delete headers[name]
   return headers
 }
