@@ -196,3 +196,16 @@ test('a late 401 for an old token never discards a newer one (replaced after ano
   assert.equal(tokenOf(s.upstream.requests.at(-1)), 'token-2')
   assert.equal(s.tokens.calls.length, 2)
 })
+
+test('a static key refused by the upstream is neither replayed nor dropped: the answer is passed on at once', async (t) => {
+  const upstream = await recordingUpstream(t, (_req, res) => sendJson(res, 401, { error: 'invalid_key' }))
+  const proxy = await startProxy(t, { routes: { api: { upstream: upstream.url, auth: { type: 'static', token: 'static-key-1234' } } } })
+  for (let i = 0; i < 2; i++) {
+    const started = Date.now()
+    const res = await call(`${proxy.url}/api/items`)
+    assert.equal(res.status, 401)
+    // Dropping a static key would make the next request wait out the minimum interval between token requests.
+    assert.ok(Date.now() - started < 500, `answered after ${Date.now() - started} ms`)
+  }
+  assert.equal(upstream.requests.length, 2, 'one upstream request per client request')
+})

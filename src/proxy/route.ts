@@ -37,11 +37,6 @@ export function createRouteDispatcher (): Dispatcher {
   return new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
 }
 
-/**
- * One config route: `prefix` → `upstream` through @fastify/http-proxy, with the
- * broker's token obtained in preHandler, set synchronously while the headers
- * are rewritten, and one replay after a `retryOn` answer when the body was kept.
- */
 export interface RouteParts {
   route: RouteConfig
   broker: TokenBroker
@@ -49,10 +44,15 @@ export interface RouteParts {
   metrics: Metrics
 }
 
+/**
+ * One config route: `prefix` → `upstream` through @fastify/http-proxy, with the
+ * broker's token obtained in preHandler, set synchronously while the headers
+ * are rewritten, and one replay after a `retryOn` answer when the body was kept.
+ */
 export function registerRoute (app: FastifyInstance, { route, broker, dispatcher, metrics }: RouteParts): void {
   const retryOn = new Set(route.retryOn)
-  // A static key would come back the same: replaying with it only doubles the refused request.
-  const canReplay = broker.scheme.endpoint !== undefined
+  // A static key would come back the same: dropping it or replaying with it only repeats the refusal.
+  const renewable = broker.scheme.endpoint !== undefined
   const rewriteLocation = locationRewriter(route.upstream, route.prefix)
   const upstreamUrl = new URL(route.upstream)
 
@@ -80,12 +80,12 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       },
       onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream & { resume: () => void } }) => {
         const state = request.proxyState as ProxyState
-        if (canReplay && retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || request.body instanceof ReplayableBody)) {
+        if (renewable && retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || request.body instanceof ReplayableBody)) {
           replay(request, reply, state, res)
           return
         }
         // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
-        if (retryOn.has(res.statusCode) && !state.replayed) broker.invalidate(state.token)
+        if (renewable && retryOn.has(res.statusCode) && !state.replayed) broker.invalidate(state.token)
         sendAnswer(request, reply, res)
       },
       onError: (reply: FastifyReply, { error }: { error: FastifyError }) => {
@@ -149,7 +149,9 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       wsClientOptions: {
         rewriteRequestHeaders: (headers: Record<string, string>, request: FastifyRequest) => {
           const [name, value] = broker.scheme.authorize((request.proxyState as ProxyState).token, { method: 'GET', url: upstreamUrl.origin + request.url })
-          return { ...headers, [name]: value }
+          // Cookies go along as on plain requests (http-proxy's default); nothing else of the client's.
+          const cookie = request.headers.cookie
+          return cookie === undefined ? { ...headers, [name]: value } : { ...headers, cookie, [name]: value }
         }
       } as never,
       handler: (request: FastifyRequest, reply: FastifyReply, dest: string) => {
