@@ -1,32 +1,15 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { recordingUpstream, sendJson, tokenServer } from './helpers.js'
 import { call } from './token-lifecycle-helpers.js'
-import { startTestServer } from './operability-helpers.js'
+import type { RouteView } from '../src/admin/app.js'
+import { canary, issuingTokenServer, startTestServer } from './operability-helpers.js'
 
 const ADMIN = { host: '127.0.0.1', port: 0 }
 
-/** A value that cannot turn up by accident. */
-function canary (label: string): string {
-  return `CANARY-${label}-${randomBytes(9).toString('hex')}`
-}
-
 function ccAuth (tokenUrl: string, clientSecret = 'admin-test-secret'): Record<string, unknown> {
   return { type: 'client_credentials', tokenUrl, clientId: 'admin-client', clientSecret }
-}
-
-interface RouteView {
-  name: string
-  prefix: string
-  upstream: string
-  auth: string
-  state: string
-  expiresAt: string | null
-  expiresIn: number | null
-  lastRefresh: string | null
-  lastError: string | null
-  fingerprint: string | null
 }
 
 test('GET /healthz answers 200 on the admin port, which is not the proxy port', async (t) => {
@@ -90,15 +73,8 @@ test('GET /readyz answers 503 naming the route whose token endpoint refuses', as
 
 test('GET /routes shows each route\'s prefix, upstream, auth type, token state and fingerprint, never a token or secret', async (t) => {
   const clientSecret = canary('client-secret')
-  const issued: string[] = []
-  const refreshTokens: string[] = []
-  const tokens = await tokenServer(t, (_call, _n, res) => {
-    const access = canary('access')
-    const refresh = canary('refresh')
-    issued.push(access)
-    refreshTokens.push(refresh)
-    sendJson(res, 200, { access_token: access, token_type: 'Bearer', expires_in: 3600, refresh_token: refresh })
-  })
+  const tokens = await issuingTokenServer(t)
+  const { issued, refreshTokens } = tokens
   const refusing = await tokenServer(t, (_call, _n, res) => sendJson(res, 400, { error: 'invalid_client', error_description: 'client disabled' }))
   const upstream = await recordingUpstream(t)
   const server = await startTestServer(t, {

@@ -1,13 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { listen, recordingUpstream, sendJson, tokenServer } from './helpers.js'
 import { call } from './token-lifecycle-helpers.js'
-import { startTestServer } from './operability-helpers.js'
-
-function canary (label: string): string {
-  return `CANARY-${label}-${randomBytes(9).toString('hex')}`
-}
+import { canary, issuingTokenServer, startTestServer } from './operability-helpers.js'
 
 interface Sample {
   name: string
@@ -67,16 +62,9 @@ function value (exp: Exposition, name: string, labels: Record<string, string>): 
 
 test('/metrics is Prometheus text with request, latency, upstream error, token, expiry and replay metrics per route', async (t) => {
   const clientSecret = canary('client-secret')
-  const issued: string[] = []
-  const refreshTokens: string[] = []
   // Issues unique tokens, each with a refresh token, so a replay's renewal is a refresh.
-  const tokens = await tokenServer(t, (_call, _n, res) => {
-    const access = canary('access')
-    const refresh = canary('refresh')
-    issued.push(access)
-    refreshTokens.push(refresh)
-    sendJson(res, 200, { access_token: access, token_type: 'Bearer', expires_in: 3600, refresh_token: refresh })
-  })
+  const tokens = await issuingTokenServer(t)
+  const { issued, refreshTokens } = tokens
   const refusing = await tokenServer(t, (_call, _n, res) => sendJson(res, 401, { error: 'invalid_client', error_description: 'unknown client' }))
   const failing = await tokenServer(t, (_call, _n, res) => sendJson(res, 500, { error: 'server_error' }))
   let refusedOnce = false

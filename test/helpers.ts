@@ -124,3 +124,13 @@ export async function startProxy (t: TestContext, input: ConfigInput | Record<st
 export function clientCredentialsRoute (upstream: string, tokenUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { upstream, auth: { type: 'client_credentials', tokenUrl, clientId: 'test-client', clientSecret: 'test-client-secret-value' }, ...extra }
 }
+
+/** A loopback port that was free a moment ago (bound, then released): nothing listens on it. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}

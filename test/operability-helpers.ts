@@ -1,7 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
-import { once } from 'node:events'
+import { randomBytes } from 'node:crypto'
 import { existsSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { parseConfig } from '../src/config/load.js'
@@ -9,7 +8,7 @@ import type { ConfigInput } from '../src/config/schema.js'
 import { createLogger } from '../src/logger.js'
 import { startServer, type RunningServer } from '../src/server.js'
 import { CLI, ROOT } from './cli-helpers.js'
-import { LogSink } from './helpers.js'
+import { LogSink, sendJson, tokenServer } from './helpers.js'
 
 /** The CLI loads the whole app; on a busy machine that can take a few seconds. */
 const STARTUP_LIMIT_MS = 15_000
@@ -34,15 +33,7 @@ export async function startTestServer (t: TestContext, input: ConfigInput | Reco
   return { ...server, logs, stop }
 }
 
-/** A loopback port that was free a moment ago (bound, then released). */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+export { freePort } from './helpers.js'
 
 export interface ServeProcess {
   child: ChildProcessByStdio<null, Readable, Readable>
@@ -118,4 +109,23 @@ export async function spawnServe (t: TestContext, configFile: string, cwd: strin
 /** Writes a config file as JSON (YAML 1.2 reads it). */
 export function writeConfig (file: string, config: Record<string, unknown>): void {
   writeFileSync(file, JSON.stringify(config, null, 2))
+}
+
+/** A value that cannot turn up by accident. */
+export function canary (label: string): string {
+  return `CANARY-${label}-${randomBytes(9).toString('hex')}`
+}
+
+/** A token server that issues a fresh canary access token and refresh token on every call, and remembers them. */
+export async function issuingTokenServer (t: TestContext): Promise<Awaited<ReturnType<typeof tokenServer>> & { issued: string[], refreshTokens: string[] }> {
+  const issued: string[] = []
+  const refreshTokens: string[] = []
+  const server = await tokenServer(t, (_call, _n, res) => {
+    const access = canary('access')
+    const refresh = canary('refresh')
+    issued.push(access)
+    refreshTokens.push(refresh)
+    sendJson(res, 200, { access_token: access, token_type: 'Bearer', expires_in: 3600, refresh_token: refresh })
+  })
+  return Object.assign(server, { issued, refreshTokens })
 }

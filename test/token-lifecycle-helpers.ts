@@ -1,7 +1,4 @@
-import { once } from 'node:events'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
-import type { ReceivedRequest, TestProxy } from './helpers.js'
+import { freePort, type ReceivedRequest, type TestProxy } from './helpers.js'
 
 /**
  * A wall clock that only moves when the test says so, handed to the brokers
@@ -78,12 +75,7 @@ export function tokenOf (req: ReceivedRequest | undefined): string | undefined {
   return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : auth
 }
 
-/** A loopback URL nothing listens on: a port that was bound and released. */
+/** A loopback URL nothing listens on. */
 export async function closedPortUrl (): Promise<string> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return `http://127.0.0.1:${port}/oauth/token`
+  return `http://127.0.0.1:${await freePort()}/oauth/token`
 }

@@ -1,21 +1,9 @@
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
 import { test, type TestContext } from 'node:test'
-import { listen, recordingUpstream, startProxy, type TestProxy } from './helpers.js'
+import { freePort, listen, recordingUpstream, startProxy, type TestProxy } from './helpers.js'
 import { errorBody, rawRequest, type RawResponse } from './proxy-http-helpers.js'
 
 const staticAuth = { type: 'static', token: 'route-key-1234' } as const
-
-/** A loopback port that nothing listens on: bound once, then released. */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** A proxy with the failing route `bad` and a working route `good`. */
 async function proxyWithBadRoute (t: TestContext, bad: Record<string, unknown>): Promise<{ proxy: TestProxy, good: Awaited<ReturnType<typeof recordingUpstream>> }> {
@@ -42,7 +30,7 @@ async function assertStillUp (proxy: TestProxy, good: { requests: unknown[] }): 
 }
 
 test('connection refused by the upstream: 502 UPSTREAM_UNAVAILABLE', async (t) => {
-  const port = await closedPort()
+  const port = await freePort()
   const { proxy, good } = await proxyWithBadRoute(t, { upstream: `http://127.0.0.1:${port}` })
 
   for (const method of ['GET', 'POST']) {
