@@ -126,40 +126,29 @@ for (const flow of FLOWS) {
   })
 }
 
-test('netography-api-key: a hanging token endpoint on a cold start gives 503 with Retry-After, then recovers without a restart', async (t) => {
-  const clock = new SkewClock()
-  const flow = FLOWS[0] as Flow
-  const { emu, proxy } = await setup(t, flow, {}, { now: clock.now, tokenTimeout: 300 })
-  emu.mode = 'hang'
+// The API-key flow's token endpoint hangs (request tokens time out), the user flow's is down.
+const OUTAGES = [
+  { flow: 0, mode: 'hang', what: 'a hanging token endpoint', tokenTimeout: 300, note: 'one request token that got no answer, one that worked' },
+  { flow: 1, mode: 'down', what: 'token server down', tokenTimeout: undefined, note: 'one failed login, one that worked' }
+] as const
 
-  const failed = await call(`${proxy.url}${DEVICES}`)
-  const retryAfter = assertUnavailable(failed, 'netography')
-  assert.equal(emu.requests.length, 0)
+for (const outage of OUTAGES) {
+  const flow = FLOWS[outage.flow] as Flow
+  test(`${flow.example}: ${outage.what} on a cold start gives 503 with Retry-After, then recovers without a restart`, async (t) => {
+    const clock = new SkewClock()
+    const { emu, proxy } = await setup(t, flow, {}, { now: clock.now, ...(outage.tokenTimeout === undefined ? {} : { tokenTimeout: outage.tokenTimeout }) })
+    emu.mode = outage.mode
 
-  emu.mode = 'normal'
-  clock.skip(retryAfter * 1000)
-  const recovered = await call(`${proxy.url}${DEVICES}`)
+    const failed = await call(`${proxy.url}${DEVICES}`)
+    const retryAfter = assertUnavailable(failed, 'netography')
+    assert.equal(emu.requests.length, 0)
 
-  assert.equal(recovered.status, 200, recovered.text)
-  assert.equal(emu.calls(flow.login), 2, 'one request token that got no answer, one that worked')
-  assertNoSecrets({ 'error body': failed.text, logs: proxy.logs.text() }, flow.secrets(emu))
-})
+    emu.mode = 'normal'
+    clock.skip(retryAfter * 1000)
+    const recovered = await call(`${proxy.url}${DEVICES}`)
 
-test('netography-user: token server down on a cold start gives 503 with Retry-After, then recovers without a restart', async (t) => {
-  const clock = new SkewClock()
-  const flow = FLOWS[1] as Flow
-  const { emu, proxy } = await setup(t, flow, {}, { now: clock.now })
-  emu.mode = 'down'
-
-  const failed = await call(`${proxy.url}${DEVICES}`)
-  const retryAfter = assertUnavailable(failed, 'netography')
-  assert.equal(emu.requests.length, 0)
-
-  emu.mode = 'normal'
-  clock.skip(retryAfter * 1000)
-  const recovered = await call(`${proxy.url}${DEVICES}`)
-
-  assert.equal(recovered.status, 200, recovered.text)
-  assert.equal(emu.calls(flow.login), 2, 'one failed login, one that worked')
-  assertNoSecrets({ 'error body': failed.text, logs: proxy.logs.text() }, flow.secrets(emu))
-})
+    assert.equal(recovered.status, 200, recovered.text)
+    assert.equal(emu.calls(flow.login), 2, outage.note)
+    assertNoSecrets({ 'error body': failed.text, logs: proxy.logs.text() }, flow.secrets(emu))
+  })
+}
