@@ -34,6 +34,8 @@ export interface ProxyApp {
   brokers: Map<string, TokenBroker>
   /** Per route, a hash of what its broker depends on (auth config, token settings). */
   fingerprints: Map<string, string>
+  /** Token request budgets per endpoint, handed on to the next app at a reload. */
+  budgets: RequestBudgets
   metrics: Metrics
   /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting. */
   close (options?: { force?: boolean }): Promise<void>
@@ -61,7 +63,7 @@ export function brokerFingerprint (config: Config, route: RouteConfig): string {
 }
 
 /** One broker per route; scheme problems found here (unreadable keys) are config errors. */
-export function createBrokers (config: Config, options: AppOptions, metrics?: Metrics): Map<string, TokenBroker> {
+export function createBrokers (config: Config, options: AppOptions, metrics?: Metrics): { brokers: Map<string, TokenBroker>, budgets: RequestBudgets } {
   const store = options.store ?? (config.stateDir === undefined
     ? undefined
     : new FileTokenStore({
@@ -70,7 +72,9 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
       logger: options.logger,
       fingerprints: new Map(config.routes.map((r) => [r.name, authFingerprint(r.auth)]))
     }))
-  const budgets = new RequestBudgets(config.tokens.maxRequestsPerMinute)
+  // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
+  const previousBudgets = options.previous?.budgets
+  const budgets = previousBudgets?.limit === config.tokens.maxRequestsPerMinute ? previousBudgets : new RequestBudgets(config.tokens.maxRequestsPerMinute)
   const brokers = new Map<string, TokenBroker>()
   const issues: string[] = []
   for (const route of config.routes) {
@@ -96,14 +100,15 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
     }
   }
   if (issues.length > 0) throw new ConfigError(issues)
-  return brokers
+  return { brokers, budgets }
 }
 
 /** Builds the proxy (routes, error handling, request log) without listening. */
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
   let brokers = new Map<string, TokenBroker>()
   const metrics = options.metrics ?? new Metrics(() => brokers.values(), options.now)
-  brokers = createBrokers(config, options, metrics)
+  const created = createBrokers(config, options, metrics)
+  brokers = created.brokers
   const kept = new Set(options.previous?.brokers.values())
   await Promise.all([...brokers.values()].filter((b) => !kept.has(b)).map((b) => b.init()))
   const fingerprints = new Map(config.routes.map((r) => [r.name, brokerFingerprint(config, r)]))
@@ -159,6 +164,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     config,
     brokers,
     fingerprints,
+    budgets: created.budgets,
     metrics,
     close: async (options = {}) => {
       force = options.force === true

@@ -141,7 +141,9 @@ function banner (url: string, adminUrl: string | undefined, config: Config): str
 }
 
 async function check (config: Config, io: Output): Promise<number> {
-  const brokers = createBrokers(config, { logger: pino({ level: 'silent' }) })
+  const { brokers } = createBrokers(config, { logger: pino({ level: 'silent' }) })
+  // With stateDir, start from the stored tokens: never spend a refresh token the proxy has rotated.
+  await Promise.all([...brokers.values()].map((b) => b.init()))
   let failed = 0
   const lines = await Promise.all(config.routes.map(async (route) => {
     const broker = brokers.get(route.name)
@@ -162,9 +164,10 @@ async function check (config: Config, io: Output): Promise<number> {
 async function printToken (config: Config, name: string, io: Output): Promise<number> {
   const route = config.routes.find((r) => r.name === name)
   if (route === undefined) throw new UsageError(`no route "${name}"; routes: ${config.routes.map((r) => r.name).join(', ')}`)
-  const brokers = createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const { brokers } = createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
   const broker = brokers.get(name)
   try {
+    await broker?.init()
     const token = await broker?.token()
     io.out(token?.accessToken ?? '')
     return 0

@@ -67,23 +67,32 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   }
   logRoutes(logger, current.config, url)
 
+  async function swap (next: Config): Promise<void> {
+    if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || JSON.stringify(next.admin) !== JSON.stringify(config.admin)) {
+      logger.warn({ event: 'reload_partial' }, 'listen and admin addresses change only on restart')
+    }
+    const old = current
+    current = await buildApp(next, { logger, metrics, previous: old })
+    const kept = new Set(current.brokers.values())
+    logger.info({ event: 'reloaded', ...diffRoutes(old, current) }, 'config reloaded')
+    logRoutes(logger, current.config, url)
+    // The old app finishes what it has in flight (its upstream agents close gracefully).
+    old.app.close().then(() => {
+      for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.close()
+    }, (err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
+  }
+  let reloading: Promise<void> = Promise.resolve()
+
   return {
     url,
     adminUrl,
     current: () => current,
-    async reload (next) {
-      if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || JSON.stringify(next.admin) !== JSON.stringify(config.admin)) {
-        logger.warn({ event: 'reload_partial' }, 'listen and admin addresses change only on restart')
-      }
-      const old = current
-      current = await buildApp(next, { logger, metrics, previous: old })
-      const kept = new Set(current.brokers.values())
-      logger.info({ event: 'reloaded', ...diffRoutes(old, current) }, 'config reloaded')
-      logRoutes(logger, current.config, url)
-      // The old app finishes what it has in flight (its upstream agents close gracefully).
-      old.app.close().then(() => {
-        for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.close()
-      }, (err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
+    reload (next) {
+      // One reload at a time, each from the app actually current when it runs: two overlapping
+      // reloads could otherwise both retire the same app and close a broker still in use.
+      const run = reloading.then(() => swap(next))
+      reloading = run.catch(() => {})
+      return run
     },
     async close () {
       const closed = new Promise((resolve) => server.close(resolve))

@@ -171,3 +171,22 @@ test('an empty POST is forwarded', async (t) => {
   assert.equal(withType.status, 200)
   assert.deepEqual(upstream.requests.map((r) => [r.method, r.url, r.body.length]), [['POST', '/empty', 0], ['POST', '/empty-json', 0]])
 })
+
+test('an upload sent with Expect: 100-continue streams through (curl does this for large bodies)', async (t) => {
+  const upstream = await recordingUpstream(t)
+  const proxy = await startProxy(t, { routes: { up: { upstream: upstream.url, auth: { type: 'static', token: 'static-key-1234' } } } })
+  const body = randomBytes(2 * 1024 * 1024)
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(`${proxy.url}/up/file`, { method: 'PUT', agent: false, headers: { expect: '100-continue', 'content-length': String(body.length) } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', reject)
+    // The client sends the body only once the proxy said 100 Continue.
+    req.on('continue', () => req.end(body))
+  })
+  assert.equal(status, 200)
+  assert.equal(upstream.requests.length, 1)
+  assert.ok(upstream.requests[0]?.body.equals(body), 'the upstream got the whole body')
+  assert.equal(upstream.requests[0]?.headers.expect, undefined, 'Expect is a hop-by-hop request to the proxy')
+})

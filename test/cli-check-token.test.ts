@@ -168,3 +168,39 @@ describe('bearer-proxy check and token', { concurrency: 3 }, () => {
     for (const command of ['check', 'token', 'demo']) assert.match(help.stdout, new RegExp(`bearer-proxy ${command}`))
   })
 })
+
+test('token and check start from stateDir: a stored token is reused, a rotated refresh token is never spent twice', async (t) => {
+  const sent: string[] = []
+  // Rotates the refresh token on every use and refuses any but the latest.
+  let latest = 'rt-seed-CANARY-7f3a'
+  const tokens = await tokenServer(t, (call, n, res) => {
+    const presented = call.form.get('refresh_token') ?? ''
+    sent.push(presented)
+    if (presented !== latest) return sendJson(res, 400, { error: 'invalid_grant' })
+    latest = `rt-${n}`
+    sendJson(res, 200, { access_token: `access-${n}`, expires_in: 3600, refresh_token: latest })
+  })
+  const dir = tempDir(t)
+  const file = join(dir, 'cfg.yaml')
+  writeFileSync(file, [
+    'stateDir: ./state',
+    'routes:',
+    '  r:',
+    '    upstream: http://127.0.0.1:9/',
+    '    auth:',
+    '      type: refresh_token',
+    `      tokenUrl: ${tokens.tokenUrl}`,
+    '      clientId: cli-client',
+    '      clientSecret: cli-secret-1234',
+    '      refreshToken: rt-seed-CANARY-7f3a'
+  ].join('\n'))
+
+  const first = await runCli(['token', 'r', '-c', file])
+  assert.equal(first.code, 0, first.stderr)
+  assert.equal(first.stdout.trim(), 'access-1')
+  const second = await runCli(['token', 'r', '-c', file])
+  assert.equal(second.stdout.trim(), 'access-1', 'the stored token is reused')
+  const checked = await runCli(['check', '-c', file])
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr)
+  assert.deepEqual(sent, ['rt-seed-CANARY-7f3a'], 'one token request in all; the seed refresh token was spent once')
+})

@@ -199,3 +199,8 @@ test('CLI: an unknown command is exit 2 with the usage', async () => {
   assert.match(result.stderr, /frobnicate/)
   assert.match(result.stderr, /Usage:/)
 })
+
+test('an upstream with user:password is refused: it would show in logs and /routes', () => {
+  const issues = issuesOf(() => parseConfig({ routes: { x: { upstream: 'https://user:PASSWORD-CANARY@api.example.com/v1', auth: staticAuth } } }))
+  assert.deepEqual(issues, ['routes.x.upstream: must not carry user:password (put credentials in auth)'])
+})

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { test, type TestContext } from 'node:test'
-import { clientCredentialsRoute, recordingUpstream, sendJson, startProxy, tokenServer, type ReceivedRequest } from './helpers.js'
+import { clientCredentialsRoute, listen, recordingUpstream, sendJson, startProxy, tokenServer, type ReceivedRequest } from './helpers.js'
 import { call, gate, ManualClock, tokenOf, waitFor } from './token-lifecycle-helpers.js'
 
 const SECOND = 1000
@@ -208,4 +208,40 @@ test('a static key refused by the upstream is neither replayed nor dropped: the 
     assert.ok(Date.now() - started < 500, `answered after ${Date.now() - started} ms`)
   }
   assert.equal(upstream.requests.length, 2, 'one upstream request per client request')
+})
+
+test('a refused token while renewal is backing off answers 503 TOKEN_UNAVAILABLE instead of crashing the process', async (t) => {
+  const clock = new ManualClock()
+  // token-1 lives 100 s; every later token request fails, so renewal backs off.
+  const tokens = await tokenServer(t, (_call, n, res) => n === 1
+    ? sendJson(res, 200, { access_token: 'token-1', expires_in: 100 })
+    : sendJson(res, 500, { error: 'server_error' }))
+  const upstream = await recordingUpstream(t, (req, res) => req.url.startsWith('/refuse') ? sendJson(res, 401, { error: 'invalid_token' }) : ok(req, res))
+  const proxy = await startProxy(t, { routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } }, { now: clock.now })
+  assert.equal((await call(`${proxy.url}/api/items`)).status, 200)
+  clock.advance(85 * SECOND)
+  // Past refreshAhead: this request is served with token-1 and starts a renewal that fails.
+  assert.equal((await call(`${proxy.url}/api/items`)).status, 200)
+  await waitFor(() => tokens.calls.length === 2, 'the background renewal')
+  await waitFor(() => proxy.logs.text().includes('token_failed'), 'the failed renewal is recorded')
+
+  const refused = await call(`${proxy.url}/api/refuse`)
+  assert.equal(refused.status, 503)
+  assert.equal(refused.json.error.code, 'TOKEN_UNAVAILABLE')
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1)
+  // Still alive and answering.
+  assert.equal((await call(`${proxy.url}/api/items`)).status, 503)
+})
+
+test('an upstream that refuses before reading the body gets its answer passed on, never half a body replayed', async (t) => {
+  const tokens = await tokenServer(t)
+  const upstream = await listen(t, (_req, res) => {
+    // Answers at once, without reading the request body.
+    res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"early"}')
+  })
+  const proxy = await startProxy(t, { routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const body = randomBytes(900 * 1024)
+  const res = await call(`${proxy.url}/api/upload`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body })
+  assert.equal(res.status, 401)
+  assert.deepEqual(res.json, { error: 'early' })
 })

@@ -64,3 +64,20 @@ test('tokens.maxRequestsPerMinute caps token requests per token endpoint, shared
   assert.equal(shared.calls.length, 4)
   assert.equal(tokenOf(upstream.requests.at(-1)), 'shared-4')
 })
+
+test('a spent budget names the token endpoint without its query or user-info, which may carry a key', async (t) => {
+  const clock = new ManualClock()
+  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 1 }))
+  const upstream = await recordingUpstream(t)
+  const keyed = tokens.tokenUrl.replace('http://', 'http://user:URL-PASSWORD-CANARY@') + '?apikey=QUERY-KEY-CANARY'
+  const proxy = await startProxy(t, { tokens: { maxRequestsPerMinute: 1 }, routes: { a: clientCredentialsRoute(upstream.url, keyed) } }, { now: clock.now })
+  assert.equal((await call(`${proxy.url}/a/x`)).status, 200)
+  clock.advance(2 * SECOND)
+  const spent = await call(`${proxy.url}/a/x`)
+  assert.equal(spent.status, 503)
+  assert.match(spent.json.error.message, /budget/)
+  for (const canary of ['QUERY-KEY-CANARY', 'URL-PASSWORD-CANARY']) {
+    assert.ok(!spent.text.includes(canary), `error body shows ${canary}`)
+    assert.ok(!proxy.logs.text().includes(canary), `logs show ${canary}`)
+  }
+})

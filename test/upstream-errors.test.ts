@@ -83,3 +83,14 @@ test('an upstream that closes the connection before answering: 502 UPSTREAM_UNAV
   assertJsonError(res, 502, 'UPSTREAM_UNAVAILABLE')
   await assertStillUp(proxy, good)
 })
+
+test('an upstream 503 on a GET is passed on, not retried behind the client\'s back', async (t) => {
+  const upstream = await recordingUpstream(t, (_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end('{"error":"busy"}')
+  })
+  const proxy = await startProxy(t, { routes: { api: { upstream: upstream.url, auth: { type: 'static', token: 'static-key-1234' } } } })
+  const res = await rawRequest(proxy.url, { path: '/api/x' })
+  assert.equal(res.status, 503)
+  assert.equal(res.headers['retry-after'], '1')
+  assert.equal(upstream.requests.length, 1, 'one upstream request per client request')
+})

@@ -3,6 +3,7 @@ import type { TokenSettings } from '../config/schema.js'
 import type { RequestBudget } from './request-budget.js'
 import type { AuthScheme } from './scheme.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
+import { origin } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 import { MemoryTokenStore, type TokenStore } from './token-store.js'
 
@@ -227,7 +228,7 @@ export class TokenBroker {
     const now = this.#now()
     const waitMs = this.scheme.endpoint === undefined ? undefined : this.#budget?.take(now)
     if (waitMs !== undefined) {
-      throw new TokenError('unavailable', `token request budget of ${this.#settings.maxRequestsPerMinute}/min for ${this.scheme.endpoint} is spent`, { retryAfterMs: waitMs })
+      throw new TokenError('unavailable', `token request budget of ${this.#settings.maxRequestsPerMinute}/min for ${origin(this.scheme.endpoint as string)} is spent`, { retryAfterMs: waitMs })
     }
     this.#lastFetchAt = now
     return request(this.#abort.signal)

@@ -23,17 +23,17 @@ export class RequestBudget {
 
 /** One budget per token endpoint URL. */
 export class RequestBudgets {
-  readonly #limit: number
+  readonly limit: number
   readonly #budgets = new Map<string, RequestBudget>()
 
   constructor (limit: number) {
-    this.#limit = limit
+    this.limit = limit
   }
 
   for (endpoint: string): RequestBudget {
     let budget = this.#budgets.get(endpoint)
     if (budget === undefined) {
-      budget = new RequestBudget(this.#limit)
+      budget = new RequestBudget(this.limit)
       this.#budgets.set(endpoint, budget)
     }
     return budget

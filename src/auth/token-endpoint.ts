@@ -191,7 +191,8 @@ function describeNetworkError (err: unknown): string {
   return e.code ?? e.message ?? 'request failed'
 }
 
-function origin (url: string): string {
+/** A URL as messages may show it: no user-info, no query (either may carry a key). */
+export function origin (url: string): string {
   const u = new URL(url)
   return `${u.origin}${u.pathname}`
 }

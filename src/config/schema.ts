@@ -139,7 +139,11 @@ const prefix = z.string()
 const routeSchema = z.strictObject({
   prefix: prefix.optional(),
   /** Optional only for `netography`, whose secret names the API. */
-  upstream: httpUrl.refine((u) => { const url = new URL(u); return url.search === '' && url.hash === '' }, 'must not carry a query or fragment').optional(),
+  upstream: httpUrl
+    .refine((u) => { const url = new URL(u); return url.search === '' && url.hash === '' }, 'must not carry a query or fragment')
+    // It is shown in logs and /routes; credentials belong in `auth`.
+    .refine((u) => { const url = new URL(u); return url.username === '' && url.password === '' }, 'must not carry user:password (put credentials in auth)')
+    .optional(),
   /** Upstream statuses that mean "token rejected": drop the token, get a new one, replay once. */
   retryOn: z.array(z.number().int().min(400).max(599)).default([401]),
   /** Upstream response timeout, ms. */

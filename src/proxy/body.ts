@@ -1,4 +1,4 @@
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
+import { Readable, Transform, type TransformCallback } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 
 /** Bodies up to this size are kept so a request can be replayed once after a `retryOn` answer. */
@@ -38,15 +38,13 @@ export class ReplayableBody extends Transform {
     callback(null, chunk)
   }
 
-  /** The whole body, once the client has sent it all (reading on even if the upstream stopped). */
-  async kept (): Promise<Buffer> {
-    if (!this.readableEnded && !this.destroyed) {
-      this.resume()
-      await new Promise<void>((resolve, reject) => {
-        this.once('end', resolve)
-        this.once('error', reject)
-      })
-    }
+  /** Whether every announced byte has passed (and been copied). */
+  get complete (): boolean {
+    return this.#size === this.#copy.length
+  }
+
+  /** The copy of the body; whole once `complete`. */
+  kept (): Buffer {
     return this.#copy.subarray(0, Math.min(this.#size, this.#copy.length))
   }
 
@@ -67,6 +65,10 @@ export function keepSmallBodies (request: FastifyRequest, payload: NodeJS.Readab
     done(null, payload)
     return
   }
-  // A client that aborts mid-body errors the stream the upstream request reads, which ends that request.
-  done(null, pipeline(payload, new ReplayableBody(length), () => {}))
+  // A client that aborts mid-body errors the stream the upstream request reads, which ends that
+  // request. Not pipeline(): when undici drops the body (the upstream answered early), the client's
+  // own request must stay open for the answer.
+  const body = new ReplayableBody(length)
+  payload.once('error', (err) => body.destroy(err))
+  done(null, payload.pipe(body))
 }

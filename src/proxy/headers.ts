@@ -8,6 +8,8 @@ import type { IncomingHttpHeaders } from 'node:http'
  */
 const DROPPED_REQUEST_HEADERS = [
   'authorization', 'proxy-authorization', 'x-proxy-key',
+  // Node has already answered 100-continue to the client; undici refuses to send it on.
+  'expect',
   'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade',
   'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'
 ]

@@ -66,6 +66,8 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
 
     const replyOptions = {
       timeout: route.timeout,
+      // reply-from would retry a GET answered 503 up to ten times on its own; the answer is passed on.
+      retryDelay: () => null,
       queryString: rawQuery,
       rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
         const state = request.proxyState as ProxyState
@@ -80,7 +82,10 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       },
       onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream & { resume: () => void } }) => {
         const state = request.proxyState as ProxyState
-        if (renewable && retryOn.has(res.statusCode) && !state.replayed && (request.body === undefined || request.body instanceof ReplayableBody)) {
+        // Replayed only with the whole body in hand: an upstream that answered before reading it
+        // all may have made undici drop the rest, and half a body must never be sent.
+        const body = request.body
+        if (renewable && retryOn.has(res.statusCode) && !state.replayed && (body === undefined || (body instanceof ReplayableBody && body.complete))) {
           replay(request, reply, state, res)
           return
         }
@@ -108,11 +113,11 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       // reply-from already copied the refused answer's headers; the replay's answer brings its own.
       for (const name of Object.keys(res.headers)) reply.removeHeader(name)
       broker.invalidate(state.token)
-      const body = state.body?.kept()
-      Promise.all([broker.token(), body]).then(([token, kept]) => {
+      // token() may throw at once (backing off): inside then() that becomes a rejection, not a crash.
+      Promise.resolve().then(() => broker.token()).then((token) => {
         state.token = token
         // reply-from reads request.body: the replay sends the kept bytes as a fresh stream.
-        if (kept !== undefined) request.body = ReplayableBody.replay(kept)
+        if (state.body !== undefined) request.body = ReplayableBody.replay(state.body.kept())
         forward(request, reply)
       }, (err: FastifyError) => sendError(request, reply, err))
     }
