@@ -13,7 +13,7 @@ import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
 import { routeName, sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
-import { createRouteDispatcher, registerRoute } from './proxy/route.js'
+import { createRouteDispatcher, registerRoute, websocketConstraint } from './proxy/route.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
 
@@ -124,6 +124,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     http: settings.http,
     connectionTimeout: settings.connectionTimeout,
     clientErrorHandler,
+    constraints: { upgrade: websocketConstraint as never },
     // Bad URLs (malformed percent-encoding) get the proxy's JSON error shape too.
     frameworkErrors: (error, request, reply) => sendError(request, reply, new BadRequestError(error.message, { cause: error }))
   })

@@ -94,3 +94,18 @@ test('an upstream 503 on a GET is passed on, not retried behind the client\'s ba
   assert.equal(res.headers['retry-after'], '1')
   assert.equal(upstream.requests.length, 1, 'one upstream request per client request')
 })
+
+test('an upstream answer with a status outside 100-599 or a malformed head: 502 UPSTREAM_UNAVAILABLE', async (t) => {
+  const answers = ['HTTP/1.1 999 Odd\r\ncontent-length: 2\r\n\r\nok', 'HTTP/1.1 200 OK\r\nx-bad: a\x01b\r\ncontent-length: 2\r\n\r\nok', 'NOT-HTTP\r\n\r\n']
+  let next = 0
+  const odd = await listen(t, (req) => {
+    const answer = answers[next++] as string
+    req.socket.end(answer, 'latin1')
+  })
+  const { proxy, good } = await proxyWithBadRoute(t, { upstream: odd.url })
+  for (let i = 0; i < answers.length; i++) {
+    const res = await rawRequest(proxy.url, { path: `/bad/odd-${i}` })
+    assertJsonError(res, 502, 'UPSTREAM_UNAVAILABLE')
+    await assertStillUp(proxy, good)
+  }
+})

@@ -1,12 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { TokenError } from '../auth/token-error.js'
-import { PROXY_ERROR_CODES, BadRequestError, TokenRejectedError, TokenUnavailableError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
+import { PROXY_ERROR_CODES, TokenRejectedError, TokenUnavailableError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
 
 export interface ErrorBody {
   error: { code: string, message: string, route?: string }
 }
 
-const UPSTREAM_TIMEOUT_CODES = new Set(['FST_REPLY_FROM_GATEWAY_TIMEOUT', 'FST_REPLY_FROM_TIMEOUT', 'FST_REPLY_FROM_HTTP_REQUEST_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+const UPSTREAM_TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 
 /** A token failure as the client sees it: 502 TOKEN_REJECTED, or 503 TOKEN_UNAVAILABLE with Retry-After. */
 export function tokenFailure (err: TokenError): FastifyError & { retryAfter?: number } {
@@ -16,12 +16,10 @@ export function tokenFailure (err: TokenError): FastifyError & { retryAfter?: nu
   return error
 }
 
-/** reply-from's forwarding errors as SPEC codes. */
-export function upstreamFailure (err: FastifyError, timeoutMs: number): FastifyError {
-  if (UPSTREAM_TIMEOUT_CODES.has(err.code) || err.statusCode === 504) return new UpstreamTimeoutError(timeoutMs, { cause: err })
-  if (err.statusCode === 400) return new BadRequestError(err.message, { cause: err })
-  const cause = (err.cause ?? err) as { code?: string, message?: string }
-  return new UpstreamUnavailableError(cause.code ?? cause.message ?? 'error', { cause: err })
+/** A failed exchange with the upstream (undici's error) as a SPEC code; the message names the cause, never a header value. */
+export function upstreamFailure (err: Error & { code?: string }, timeoutMs: number): FastifyError {
+  if (err.code !== undefined && UPSTREAM_TIMEOUT_CODES.has(err.code)) return new UpstreamTimeoutError(timeoutMs, { cause: err })
+  return new UpstreamUnavailableError(err.code ?? err.name, { cause: err })
 }
 
 /**

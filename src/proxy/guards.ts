@@ -93,7 +93,7 @@ function hostAllowed (host: string, allowed: Set<string>): boolean {
 /**
  * No segment may be, or decode to, a dot-segment, however often it was
  * percent-encoded or whatever slash it hides behind (`..`, `%2e%2e`,
- * `%252e%252e`, `..%2f`, `..\`); no empty segments (`//`); and the route's
+ * `%252e%252e`, `..%2f`, `..\`, `..;`); no empty segments (`//`); and the route's
  * prefix must be spelled literally (`/%76ivacity` is refused), so what the
  * upstream receives is always inside the route's base path.
  */
@@ -106,9 +106,15 @@ function checkPath (url: string, prefix: string | undefined): string | undefined
     if (segment === '' && i < segments.length - 1) return 'empty path segments ("//") are not allowed'
     const decoded = decodeRepeatedly(segment)
     if (decoded === undefined) return 'malformed percent-encoding in the path'
-    if (decoded.split(/[/\\]/).some((part) => part === '.' || part === '..')) return 'dot-segments ("..") are not allowed in the path'
+    if (decoded.split(/[/\\]/).some(isDotSegment)) return 'dot-segments ("..") are not allowed in the path'
   }
   return prefixProblem(path, prefix)
+}
+
+/** `..` and `.`, also with path parameters (`..;x`), which servlet containers strip before resolving. */
+function isDotSegment (part: string): boolean {
+  const name = part.split(';', 1)[0]
+  return name === '.' || name === '..'
 }
 
 /** Only paths with one of these can hold a dot-segment, an encoding or an empty segment. */

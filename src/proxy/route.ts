@@ -1,23 +1,25 @@
 import httpProxy from '@fastify/http-proxy'
-import type { IncomingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent, type Dispatcher } from 'undici'
 import type { Metrics } from '../admin/metrics.js'
 import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
+import { UpstreamUnavailableError } from '../errors.js'
 import { keepSmallBodies, ReplayableBody } from './body.js'
 import { sendError, upstreamFailure } from './error-reply.js'
 import { grantOrigin } from './guards.js'
-import { cleanRequestHeaders, cleanResponseHeaders } from './headers.js'
+import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
+import { upstreamPath, upstreamTarget } from './upstream.js'
 
 /** Per-request state of a proxied request. */
 export interface ProxyState {
   /** The token this request was sent with: the one to drop on a `retryOn` answer. */
   token: TokenSet
-  /** The upstream path (base path + rest), as http-proxy mapped it. */
-  dest: string
+  /** The upstream path and query. */
+  target: string
   /** The body kept for a replay, released once the answer is sent. */
   body?: ReplayableBody
   replayed: boolean
@@ -29,11 +31,37 @@ declare module 'fastify' {
   }
 }
 
+type UpstreamAnswer = Dispatcher.ResponseData
+
 const HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
+
+/** Answers up to this size (by Content-Length) are read whole and sent in one write. */
+const SMALL_ANSWER_BYTES = 64 * 1024
+/** A refused answer's body is read (so its connection can be reused) up to this size before a replay. */
+const DRAIN_LIMIT_BYTES = 128 * 1024
+
+/**
+ * The route constraint that sends websocket upgrades to @fastify/http-proxy's
+ * websocket proxy, while every plain request takes the route's own handler.
+ */
+export const websocketConstraint = {
+  name: 'upgrade',
+  mustMatchWhenDerived: false,
+  validate (value: unknown) {
+    if (value !== 'websocket') throw new Error('the upgrade constraint only takes "websocket"')
+  },
+  storage () {
+    const handlers = new Map<string, unknown>()
+    return { get: (value: string) => handlers.get(value) ?? null, set: (value: string, handler: unknown) => { handlers.set(value, handler) } }
+  },
+  deriveConstraint: (req: { headers: Record<string, string | string[] | undefined> }) => {
+    const upgrade = req.headers.upgrade
+    return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket' ? 'websocket' : undefined
+  }
+}
 
 /** Upstream connections of one route: its own pool, certificates always verified. */
 export function createRouteDispatcher (): Dispatcher {
-  // reply-from would turn verification off for a pool it builds itself, so every route brings its own.
   return new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
 }
 
@@ -45,16 +73,130 @@ export interface RouteParts {
 }
 
 /**
- * One config route: `prefix` → `upstream` through @fastify/http-proxy, with the
- * broker's token obtained in preHandler, set synchronously while the headers
- * are rewritten, and one replay after a `retryOn` answer when the body was kept.
+ * One config route: `prefix` → `upstream`. The broker's token is obtained in
+ * preHandler and set while the request headers are built; the request goes to
+ * the route's undici dispatcher, and after a `retryOn` answer it is sent once
+ * more with a fresh token when its body was kept. Websocket upgrades go through
+ * @fastify/http-proxy, with the same hooks and token.
  */
 export function registerRoute (app: FastifyInstance, { route, broker, dispatcher, metrics }: RouteParts): void {
   const retryOn = new Set(route.retryOn)
   // A static key would come back the same: dropping it or replaying with it only repeats the refusal.
   const renewable = broker.scheme.endpoint !== undefined
   const rewriteLocation = locationRewriter(route.upstream, route.prefix)
-  const upstreamUrl = new URL(route.upstream)
+  const upstream = upstreamTarget(route.upstream, route.prefix)
+  const localPrefix = route.prefix === '/' ? '' : route.prefix
+  const config = { bearerRoute: { name: route.name, prefix: route.prefix } }
+
+  function preHandler (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
+    let token: Promise<TokenSet> | TokenSet
+    try {
+      token = broker.token()
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    if (token instanceof Promise) {
+      token.then((t) => { request.proxyState = { token: t, target: '', replayed: false }; done() }, done)
+    } else {
+      request.proxyState = { token, target: '', replayed: false }
+      done()
+    }
+  }
+
+  function handler (request: FastifyRequest, reply: FastifyReply): void {
+    const state = request.proxyState as ProxyState
+    state.target = upstreamPath(upstream, request.url)
+    if (request.body instanceof ReplayableBody) state.body = request.body
+    forward(request, reply, state)
+  }
+
+  function forward (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
+    const credential = broker.scheme.authorize(state.token, { method: request.method, url: upstream.origin + state.target })
+    dispatcher.request({
+      origin: upstream.origin,
+      path: state.target,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: upstreamRequestHeaders(request.headers, upstream.host, credential),
+      body: request.body instanceof Readable ? request.body : null,
+      headersTimeout: route.timeout,
+      bodyTimeout: route.timeout
+    }, (err, answer) => {
+      if (err === null) {
+        answered(request, reply, state, answer)
+      } else if (!reply.sent) {
+        const failure = upstreamFailure(err, route.timeout)
+        metrics.upstreamError(route.name, failure.code)
+        sendError(request, reply, failure)
+      }
+    })
+  }
+
+  function answered (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
+    // The client is gone: nobody to answer, and the upstream connection is freed.
+    if (request.raw.aborted || reply.raw.destroyed) {
+      answer.body.destroy()
+      return
+    }
+    const refused = renewable && retryOn.has(answer.statusCode) && !state.replayed
+    // Replayed only with the whole body in hand: an upstream that answered before reading it
+    // all may have made undici drop the rest, and half a body must never be sent.
+    const body = request.body
+    if (refused && (body === undefined || (body instanceof ReplayableBody && body.complete))) {
+      replay(request, reply, state, answer)
+      return
+    }
+    // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
+    if (refused) broker.invalidate(state.token)
+    sendAnswer(request, reply, answer)
+  }
+
+  function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
+    state.replayed = true
+    metrics.replay(route.name)
+    answer.body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => {})
+    broker.invalidate(state.token)
+    // token() may throw at once (backing off): inside then() that becomes a rejection, not a crash.
+    Promise.resolve().then(() => broker.token()).then((token) => {
+      state.token = token
+      if (state.body !== undefined) request.body = ReplayableBody.replay(state.body.kept())
+      forward(request, reply, state)
+    }, (err: FastifyError) => sendError(request, reply, err))
+  }
+
+  /**
+   * The upstream's answer to the client, with hop-by-hop headers dropped,
+   * Location pointed back at the proxy and the CORS grant for an allowed
+   * Origin. A small answer with a known length is read whole first and sent
+   * with its headers in a single write, which saves the stream plumbing
+   * (pipe, end-of-stream listeners, extra ticks) that dominates the cost of
+   * small JSON answers.
+   */
+  function sendAnswer (request: FastifyRequest, reply: FastifyReply, answer: UpstreamAnswer): void {
+    const { statusCode, body } = answer
+    if (!(statusCode >= 100 && statusCode <= 599)) {
+      body.destroy()
+      sendError(request, reply, new UpstreamUnavailableError(`invalid status code ${statusCode}`))
+      return
+    }
+    const headers = cleanResponseHeaders(answer.headers)
+    if (typeof headers.location === 'string') headers.location = rewriteLocation(headers.location)
+    // The guards let this Origin through; the proxy's CORS grant wins over the upstream's own.
+    if (request.headers.origin !== undefined) grantOrigin(headers, request.headers.origin)
+    // The upstream answered before reading the whole upload: this connection cannot carry another request.
+    if (!request.raw.complete) headers.connection = 'close'
+    reply.code(statusCode).headers(headers)
+    const length = Number(headers['content-length'])
+    if (request.method === 'HEAD' || !(length > 0 && length <= SMALL_ANSWER_BYTES)) {
+      reply.send(body)
+      return
+    }
+    const chunks: Buffer[] = []
+    body.on('data', (chunk: Buffer) => chunks.push(chunk))
+    // The upstream broke off mid-answer: break off the client's answer too, as a streamed one would.
+    body.once('error', () => reply.raw.destroy())
+    body.once('end', () => reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+  }
 
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
@@ -63,136 +205,36 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       request.proxyState?.body?.release()
       done()
     })
+    scope.route({ url: localPrefix === '' ? '/' : localPrefix, method: HTTP_METHODS, config, preHandler, handler })
+    scope.route({ url: `${localPrefix}/*`, method: HTTP_METHODS, config, preHandler, handler })
 
-    const replyOptions = {
-      timeout: route.timeout,
-      // reply-from would retry a GET answered 503 up to ten times on its own; the answer is passed on.
-      retryDelay: () => null,
-      queryString: rawQuery,
-      rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
-        const state = request.proxyState as ProxyState
-        return cleanRequestHeaders(headers, broker.scheme.authorize(state.token, { method: request.method, url: upstreamUrl.origin + request.url }))
-      },
-      rewriteHeaders: (headers: IncomingHttpHeaders, request: FastifyRequest) => {
-        const cleaned = cleanResponseHeaders(headers)
-        if (typeof cleaned.location === 'string') cleaned.location = rewriteLocation(cleaned.location)
-        // The guards let this Origin through; the proxy's CORS grant wins over the upstream's own.
-        if (request.headers.origin !== undefined) grantOrigin(cleaned, request.headers.origin)
-        return cleaned
-      },
-      onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream & { resume: () => void } }) => {
-        const state = request.proxyState as ProxyState
-        // Replayed only with the whole body in hand: an upstream that answered before reading it
-        // all may have made undici drop the rest, and half a body must never be sent.
-        const body = request.body
-        if (renewable && retryOn.has(res.statusCode) && !state.replayed && (body === undefined || (body instanceof ReplayableBody && body.complete))) {
-          replay(request, reply, state, res)
-          return
-        }
-        // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
-        if (renewable && retryOn.has(res.statusCode) && !state.replayed) broker.invalidate(state.token)
-        sendAnswer(request, reply, res)
-      },
-      onError: (reply: FastifyReply, { error }: { error: FastifyError }) => {
-        const failure = upstreamFailure(error, route.timeout)
-        metrics.upstreamError(route.name, failure.code)
-        sendError(reply.request, reply, failure)
-      }
-    }
-
-    function forward (request: FastifyRequest, reply: FastifyReply): void {
-      const state = request.proxyState as ProxyState
-      if (request.body instanceof ReplayableBody) state.body = request.body
-      reply.from(state.dest, replyOptions as never)
-    }
-
-    function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState, res: { headers: Record<string, unknown>, stream: { resume: () => void } }): void {
-      state.replayed = true
-      metrics.replay(route.name)
-      res.stream.resume()
-      // reply-from already copied the refused answer's headers; the replay's answer brings its own.
-      for (const name of Object.keys(res.headers)) reply.removeHeader(name)
-      broker.invalidate(state.token)
-      // token() may throw at once (backing off): inside then() that becomes a rejection, not a crash.
-      Promise.resolve().then(() => broker.token()).then((token) => {
-        state.token = token
-        // reply-from reads request.body: the replay sends the kept bytes as a fresh stream.
-        if (state.body !== undefined) request.body = ReplayableBody.replay(state.body.kept())
-        forward(request, reply)
-      }, (err: FastifyError) => sendError(request, reply, err))
-    }
-
+    // Websocket upgrades pass the same hooks (guards, token); the client's own headers stay behind,
+    // the route's credential goes to the upstream. ws verifies upstream certificates by default.
     await scope.register(httpProxy, {
       upstream: route.upstream,
-      prefix: route.prefix === '/' ? '' : route.prefix,
+      prefix: localPrefix,
+      constraints: { upgrade: 'websocket' },
+      httpMethods: ['GET'],
+      websocket: true,
+      // The dispatcher is the route's: the app closes it (gracefully) when it closes.
       undici: dispatcher as never,
+      destroyAgent: false,
       proxyPayloads: false,
       internalRewriteLocationHeader: false,
       disableRequestLogging: true,
-      httpMethods: HTTP_METHODS,
-      config: { bearerRoute: { name: route.name, prefix: route.prefix } },
-      preHandler: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
-        let token: Promise<TokenSet> | TokenSet
-        try {
-          token = broker.token()
-        } catch (err) {
-          done(err as Error)
-          return
-        }
-        if (token instanceof Promise) {
-          token.then((t) => { request.proxyState = { token: t, dest: '', replayed: false }; done() }, done)
-        } else {
-          request.proxyState = { token, dest: '', replayed: false }
-          done()
-        }
-      },
-      replyOptions: replyOptions as never,
-      // Websocket upgrades pass the same hooks (guards, token); the client's own headers stay behind,
-      // the route's credential goes to the upstream. ws verifies upstream certificates by default.
-      websocket: true,
+      config,
+      preHandler,
       // http-proxy's runtime supports rewriteRequestHeaders here; its typings do not list it yet.
       wsClientOptions: {
         rewriteRequestHeaders: (headers: Record<string, string>, request: FastifyRequest) => {
-          const [name, value] = broker.scheme.authorize((request.proxyState as ProxyState).token, { method: 'GET', url: upstreamUrl.origin + request.url })
+          const [name, value] = broker.scheme.authorize((request.proxyState as ProxyState).token, { method: 'GET', url: upstream.origin + upstreamPath(upstream, request.url) })
           // Cookies go along as on plain requests (http-proxy's default); nothing else of the client's.
           const cookie = request.headers.cookie
           return cookie === undefined ? { ...headers, [name]: value } : { ...headers, cookie, [name]: value }
         }
       } as never,
-      handler: (request: FastifyRequest, reply: FastifyReply, dest: string) => {
-        // http-proxy has mapped the prefix to the upstream's base path and checked for traversal.
-        // A bare prefix with a query ("/viv?a=1") maps to "?a=1": the upstream root, not "" (which reply-from reads as the local URL).
-        (request.proxyState as ProxyState).dest = (dest.split('?', 1)[0] as string) || '/'
-        forward(request, reply)
-      }
+      // A GET naming websocket without asking to upgrade its connection is a plain request.
+      handler
     })
   })
-}
-
-/** Answers up to this size (by Content-Length) are read whole and sent in one write. */
-const SMALL_ANSWER_BYTES = 64 * 1024
-
-/**
- * Streams the upstream's answer to the client; a small one with a known length
- * is read whole first and sent with its headers in a single write, which saves
- * the stream plumbing (pipe, end-of-stream listeners, extra ticks) that
- * dominates the cost of small JSON answers.
- */
-function sendAnswer (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number, headers: Record<string, unknown>, stream: NodeJS.ReadableStream }): void {
-  const length = Number(res.headers['content-length'])
-  if (request.method === 'HEAD' || !(length > 0 && length <= SMALL_ANSWER_BYTES)) {
-    reply.send(res.stream)
-    return
-  }
-  const chunks: Buffer[] = []
-  res.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
-  // The upstream broke off mid-answer: break off the client's answer too, as a streamed one would.
-  res.stream.once('error', () => reply.raw.destroy())
-  res.stream.once('end', () => reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
-}
-
-/** The query exactly as the client sent it: re-encoding could break signed URLs. */
-function rawQuery (_search: string | undefined, url: string): string {
-  const index = url.indexOf('?')
-  return index === -1 ? '' : url.slice(index + 1)
 }
