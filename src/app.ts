@@ -133,6 +133,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   }
   registerGuards(app, config)
   app.decorateRequest('proxyState', null)
+  app.decorateRequest('bearerRoute', null)
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
   const prefixes = config.routes.map((r) => r.prefix).sort()
@@ -140,6 +141,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     sendError(request, reply, new RouteNotFoundError(request.url.split('?', 1)[0], prefixes.join(', ')))
   })
   app.addHook('onResponse', (request, reply, done) => {
+    // The kept copy of a replayable body goes back to the pool once the answer is out.
+    request.proxyState?.body?.release()
     // One line per request; the path without its query, which may carry keys.
     const route = routeName(request)
     request.log.info({ route, method: request.method, path: request.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request')

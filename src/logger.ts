@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino'
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 
 /**
  * A fixed list, compiled once at start-up: never built from user input.
@@ -26,5 +26,34 @@ export function createLogger (settings: LoggerSettings = {}): Logger {
   if (settings.pretty === true) {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } })
   }
-  return settings.destination === undefined ? pino(options) : pino(options, settings.destination as never)
+  return pino(options, (settings.destination ?? coalescedStdout()) as DestinationStream)
+}
+
+/** Pending lines are written at once past this many characters. */
+const MAX_PENDING_CHARS = 64 * 1024
+
+/**
+ * Standard output for the JSON lines: the lines logged during one turn of the
+ * event loop leave in one write at its end. A write per line cost a tenth of
+ * the CPU of a small proxied request; a quiet proxy still writes each line
+ * straight away, and whatever is pending is written when the process exits.
+ */
+function coalescedStdout (): DestinationStream & { flush: () => void } {
+  const out = pino.destination({ dest: 1, sync: true })
+  let pending = ''
+  const flush = (): void => {
+    if (pending === '') return
+    const lines = pending
+    pending = ''
+    out.write(lines)
+  }
+  process.on('exit', flush)
+  return {
+    write (line: string): void {
+      if (pending === '') setImmediate(flush)
+      pending += line
+      if (pending.length >= MAX_PENDING_CHARS) flush()
+    },
+    flush
+  }
 }

@@ -15,6 +15,8 @@ export class Metrics {
   readonly #upstreamErrors: Counter<'route' | 'code'>
   readonly #tokenRequests: Counter<'route' | 'outcome'>
   readonly #replays: Counter<'route'>
+  /** Per route, method and status class, the labelled children: prom-client hashes the labels on every call otherwise. */
+  readonly #requestChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (value: number) => void } }>()
 
   constructor (brokers: () => Iterable<TokenBroker>, now: () => number = Date.now) {
     const registers = [this.registry]
@@ -41,8 +43,15 @@ export class Metrics {
   }
 
   request (route: string, method: string, status: number, seconds: number): void {
-    this.#requests.inc({ route, method, status_class: `${Math.floor(status / 100)}xx` })
-    this.#duration.observe({ route }, seconds)
+    const statusClass = `${Math.floor(status / 100)}xx`
+    const key = `${route} ${method} ${statusClass}`
+    let children = this.#requestChildren.get(key)
+    if (children === undefined) {
+      children = { count: this.#requests.labels({ route, method, status_class: statusClass }), duration: this.#duration.labels({ route }) }
+      this.#requestChildren.set(key, children)
+    }
+    children.count.inc()
+    children.duration.observe(seconds)
   }
 
   upstreamError (route: string, code: string): void {

@@ -46,8 +46,16 @@ export interface RouteTag {
   prefix: string
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The route tag, looked up once per request (null: not yet); fastify builds `routeOptions` anew on every read. */
+    bearerRoute: RouteTag | undefined | null
+  }
+}
+
 export function routeOf (request: FastifyRequest): RouteTag | undefined {
-  return (request.routeOptions.config as { bearerRoute?: RouteTag } | undefined)?.bearerRoute
+  if (request.bearerRoute === null) request.bearerRoute = (request.routeOptions.config as { bearerRoute?: RouteTag } | undefined)?.bearerRoute
+  return request.bearerRoute
 }
 
 export function routeName (request: FastifyRequest): string | undefined {
