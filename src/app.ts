@@ -124,7 +124,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     http: settings.http,
     connectionTimeout: settings.connectionTimeout,
     clientErrorHandler,
-    constraints: { upgrade: websocketConstraint as never },
+    routerOptions: { constraints: { upgrade: websocketConstraint as never } },
     // Bad URLs (malformed percent-encoding) get the proxy's JSON error shape too.
     frameworkErrors: (error, request, reply) => sendError(request, reply, new BadRequestError(error.message, { cause: error }))
   })

@@ -1,4 +1,4 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 
 /** Bodies up to this size are kept so a request can be replayed once after a `retryOn` answer. */
@@ -11,31 +11,55 @@ const slabs: Buffer[] = []
 /**
  * A request body on its way to the upstream that also keeps a copy, so the
  * request can be sent again. It streams from the first byte: nothing waits for
- * the whole body before forwarding. The copy goes into one buffer of the
- * announced length rather than keeping the socket's chunks alive, which costs
- * the garbage collector far less under concurrent uploads.
+ * the whole body before forwarding. The client's chunks are read straight off
+ * its request (no pipe, no transform: per chunk, that plumbing cost more than
+ * the copy) into one buffer of the announced length rather than keeping the
+ * socket's chunks alive, which costs the garbage collector far less under
+ * concurrent uploads. The upstream reads this stream, never the client's
+ * request: when undici drops the body (the upstream answered early) it
+ * destroys this stream, and the client's request stays open for the answer.
  */
-export class ReplayableBody extends Transform {
+export class ReplayableBody extends Readable {
+  readonly #payload: Readable
   readonly #slab: Buffer | undefined
   readonly #copy: Buffer
   #size = 0
 
-  constructor (length: number) {
+  constructor (payload: Readable, length: number) {
     super()
+    this.#payload = payload
     this.#slab = length > SMALL_BODY_BYTES ? slabs.pop() ?? Buffer.allocUnsafeSlow(MAX_REPLAY_BODY_BYTES) : undefined
     this.#copy = this.#slab === undefined ? Buffer.allocUnsafe(length) : this.#slab.subarray(0, length)
+    payload.on('data', this.#onData)
+    payload.once('end', this.#onEnd)
+    // A client that aborts mid-body errors this stream, which ends the upstream request.
+    payload.once('error', this.#onError)
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    // More than announced cannot happen (Node's parser enforces Content-Length); guard anyway.
+    if (this.#size + chunk.length <= this.#copy.length) chunk.copy(this.#copy, this.#size)
+    this.#size += chunk.length
+    if (!this.push(chunk)) this.#payload.pause()
+  }
+
+  readonly #onEnd = (): void => { this.push(null) }
+  readonly #onError = (err: Error): void => { this.destroy(err) }
+
+  override _read (): void {
+    this.#payload.resume()
+  }
+
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#payload.off('data', this.#onData).off('end', this.#onEnd).off('error', this.#onError)
+    // Whatever the upstream did not read is read and dropped, so the client's connection can carry its answer.
+    this.#payload.resume()
+    callback(err)
   }
 
   /** Once the answer is sent: the copy's memory goes back to the pool for the next upload. */
   release (): void {
     if (this.#slab !== undefined && slabs.length < MAX_POOLED_SLABS && !slabs.includes(this.#slab)) slabs.push(this.#slab)
-  }
-
-  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    // More than announced cannot happen (Node's parser enforces Content-Length); guard anyway.
-    if (this.#size + chunk.length <= this.#copy.length) chunk.copy(this.#copy, this.#size)
-    this.#size += chunk.length
-    callback(null, chunk)
   }
 
   /** Whether every announced byte has passed (and been copied). */
@@ -65,10 +89,5 @@ export function keepSmallBodies (request: FastifyRequest, payload: NodeJS.Readab
     done(null, payload)
     return
   }
-  // A client that aborts mid-body errors the stream the upstream request reads, which ends that
-  // request. Not pipeline(): when undici drops the body (the upstream answered early), the client's
-  // own request must stay open for the answer.
-  const body = new ReplayableBody(length)
-  payload.once('error', (err) => body.destroy(err))
-  done(null, payload.pipe(body))
+  done(null, new ReplayableBody(payload, length))
 }

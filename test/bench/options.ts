@@ -12,6 +12,8 @@ export interface BenchOptions {
   loader: Loader
   jsonFile: string | undefined
   build: boolean
+  /** Proxy variants alone on core 0, load generator and upstream on the others (when taskset is there). */
+  pin: boolean
   /** Throughput scenarios: rounds, each running every variant once. */
   rounds: number
   durationS: number
@@ -24,7 +26,7 @@ export interface BenchOptions {
   limitS: number
 }
 
-export const USAGE = `Usage: npm run bench -- [--quick] [--scenario NAME[,NAME…]] [--json FILE] [--loader autocannon|wrk] [--no-build]
+export const USAGE = `Usage: npm run bench -- [--quick] [--scenario NAME[,NAME…]] [--json FILE] [--loader autocannon|wrk] [--no-build] [--no-pin]
 Scenarios: ${SCENARIOS.join(', ')}`
 
 export function parseOptions (argv: string[]): BenchOptions {
@@ -36,6 +38,7 @@ export function parseOptions (argv: string[]): BenchOptions {
       json: { type: 'string' },
       loader: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
+      'no-pin': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
   })
@@ -55,6 +58,7 @@ export function parseOptions (argv: string[]): BenchOptions {
     loader: (values.loader as Loader | undefined) ?? detectLoader(),
     jsonFile: values.json,
     build: !values['no-build'],
+    pin: !values['no-pin'],
     rounds: quick ? 1 : 3,
     durationS: quick ? 2.5 : 8,
     warmupS: quick ? 0.5 : 1,

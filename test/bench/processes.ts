@@ -3,11 +3,11 @@
  * ChildProcess handle), stopping, killing them all on exit / error / SIGINT,
  * and sampling a child's resident set size from /proc.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
@@ -123,9 +123,42 @@ export function prepareServers (names: readonly string[]): string {
   return dir
 }
 
+/** Which processes run where: the proxy under test alone on one core, everything else on the others. */
+export type Role = 'proxy' | 'other'
+
+export interface Pinning {
+  proxy: string
+  other: string
+}
+
+let pinning: Pinning | undefined
+
+/**
+ * With two or more cores and `taskset` (util-linux), every proxy variant is
+ * pinned to core 0 and the bench process (load generator), its children and
+ * the upstream to the other cores, so a variant's throughput is what one core
+ * of it can do, not what it wins from the load generator. Returns the layout,
+ * or undefined when the processes float.
+ */
+export function pinProcesses (): Pinning | undefined {
+  const count = cpus().length
+  if (count < 2 || spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status !== 0) return undefined
+  const layout = { proxy: '0', other: count === 2 ? '1' : `1-${count - 1}` }
+  // -a: every thread of this process (V8 and libuv start theirs early), and what it spawns inherits it.
+  if (spawnSync('taskset', ['-a', '-cp', layout.other, String(process.pid)], { stdio: 'ignore' }).status !== 0) return undefined
+  pinning = layout
+  return layout
+}
+
+/** `node ARGS…`, under taskset when the processes are pinned. */
+function nodeCommand (role: Role, args: string[]): [string, string[]] {
+  return pinning === undefined ? [process.execPath, args] : ['taskset', ['-c', pinning[role], process.execPath, ...args]]
+}
+
 /** Starts `node SCRIPT ARGS…`, which prints one JSON line (its ports) on stdout when ready. */
-export async function spawnJsonServer<T> (name: string, script: string, args: string[] = []): Promise<Spawned & { info: T }> {
-  const spawned = track(name, spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
+export async function spawnJsonServer<T> (name: string, script: string, args: string[] = [], role: Role = 'other'): Promise<Spawned & { info: T }> {
+  const [command, commandArgs] = nodeCommand(role, [script, ...args])
+  const spawned = track(name, spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] }))
   const stdout = spawned.child.stdout as NodeJS.ReadableStream
   const firstLine = new Promise<string>((resolve) => {
     let text = ''
@@ -149,7 +182,8 @@ export async function spawnJsonServer<T> (name: string, script: string, args: st
  * has to read them. Ready when the port accepts connections.
  */
 export async function spawnBearerProxy (configFile: string, port: number): Promise<Spawned> {
-  const spawned = track('bearer-proxy', spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'serve', '-c', configFile], {
+  const [command, args] = nodeCommand('proxy', [join(ROOT, 'dist/cli.js'), 'serve', '-c', configFile])
+  const spawned = track('bearer-proxy', spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe']
   }))

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseOptions, THROUGHPUT, type BenchOptions } from './options.js'
-import { installCleanup, killAll, prepareServers, ROOT, run, stop, watchdog } from './processes.js'
+import { installCleanup, killAll, pinProcesses, prepareServers, ROOT, run, stop, watchdog } from './processes.js'
 import { coldBurstTable, longStreamTable, rolloverTable, targets, targetsTable, throughputTable, type Results } from './report.js'
 import { runColdBurst } from './scenarios/cold-burst.js'
 import { runLongStream } from './scenarios/long-stream.js'
@@ -79,6 +79,10 @@ async function main (): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
   watchdog(options.limitS * 1000)
   print(`bearer-proxy bench (${options.quick ? 'quick' : 'full'}): ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), node ${process.version}, load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`)
+  const pinning = options.pin ? pinProcesses() : undefined
+  print(pinning === undefined
+    ? 'processes not pinned: load generator, upstream and proxies share the cores'
+    : `pinned with taskset: each proxy variant alone on core ${pinning.proxy}; load generator and upstream on core ${pinning.other}`)
   print(`load generator: ${options.loader} in the bench process; fastify ${version('fastify')}, @fastify/http-proxy ${version('@fastify/http-proxy')}, @fastify/reply-from ${version('@fastify/reply-from')}, undici ${version('undici')}, http-proxy ${version('http-proxy')}`)
   print()
   await ensureBuild(options.build)

@@ -81,11 +81,11 @@ export async function startVariants (env: Env, names: readonly VariantName[] = V
       case 'direct':
         return { name, base: env.upstreamUrl, headers: { authorization: STATIC_AUTH }, process: undefined }
       case 'bare': {
-        const spawned = await spawnJsonServer<{ port: number }>('bare', join(env.serversDir, 'bare-proxy.mjs'), [env.upstreamUrl])
+        const spawned = await spawnJsonServer<{ port: number }>('bare', join(env.serversDir, 'bare-proxy.mjs'), [env.upstreamUrl], 'proxy')
         return { name, base: `http://127.0.0.1:${spawned.info.port}/bare`, headers: {}, process: spawned }
       }
       case 'http-proxy': {
-        const spawned = await spawnJsonServer<{ port: number }>('http-proxy', join(env.serversDir, 'http-proxy.mjs'), [env.upstreamUrl])
+        const spawned = await spawnJsonServer<{ port: number }>('http-proxy', join(env.serversDir, 'http-proxy.mjs'), [env.upstreamUrl], 'proxy')
         return { name, base: `http://127.0.0.1:${spawned.info.port}`, headers: {}, process: spawned }
       }
       case 'bearer-proxy':
