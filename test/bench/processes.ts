@@ -233,6 +233,24 @@ export async function run (name: string, command: string, args: string[]): Promi
   return out
 }
 
+let clockTicks: number | undefined
+
+/**
+ * CPU time a process has used so far, all its threads (GC and libuv helpers
+ * included), in microseconds; undefined where /proc cannot tell.
+ */
+export function cpuMicros (pid: number): number | undefined {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100
+    return (Number(fields[11]) + Number(fields[12])) * 1e6 / clockTicks
+  } catch {
+    return undefined
+  }
+}
+
 /** VmRSS of a process, in bytes (0 once it is gone). */
 export function rssBytes (pid: number): number {
   try {

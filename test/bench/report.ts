@@ -32,14 +32,14 @@ export function throughputTable (result: ThroughputResult): string {
   const rows = VARIANTS.flatMap((name) => {
     const s = result.variants[name]
     if (s === undefined) return []
-    return [[name, String(Math.round(s.rps)), fixed(s.p50), fixed(s.p99), s.peakRssMiB === null ? '-' : fixed(s.peakRssMiB), String(s.non2xx), String(s.errors), s.rpsRounds.join(' / ')]]
+    return [[name, String(Math.round(s.rps)), fixed(s.p50), fixed(s.p99), s.cpuUs === null ? '-' : String(Math.round(s.cpuUs)), s.peakRssMiB === null ? '-' : fixed(s.peakRssMiB), String(s.non2xx), String(s.errors), s.rpsRounds.join(' / ')]]
   })
   const lines = [
     `${result.title}: ${result.connections} connections, ${result.rounds} round(s) × ${result.durationS} s`,
-    table(['variant', 'req/s', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'non-2xx', 'errors', 'req/s per round'], rows)
+    table(['variant', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'peak RSS MiB', 'non-2xx', 'errors', 'req/s per round'], rows)
   ]
   for (const [base, r] of Object.entries(result.ratios)) {
-    lines.push(`bearer-proxy / ${base}: req/s ${ratio(r.rps)}, p99 ${ratio(r.p99)}`)
+    lines.push(`bearer-proxy / ${base}: req/s ${ratio(r.rps)}, p99 ${ratio(r.p99)}${r.cpu === undefined ? '' : `, CPU per request ${ratio(1 / r.cpu)} (${ratio(r.cpu)} as efficient)`}`)
   }
   for (const name of VARIANTS) {
     const bad = result.variants[name]?.warmupBad ?? 0
@@ -101,7 +101,7 @@ export function targets (results: Results, longStreamMiB: number): Target[] {
   const t = results.throughput
   const vsBare = (name: ScenarioName, label: string, factor: number): void => {
     const r = t[name]?.ratios.bare
-    if (r !== undefined) out.push({ target: `${label}: req/s ≥ ${factor}× bare`, measured: ratio(r.rps), pass: r.rps >= factor })
+    if (r !== undefined) out.push({ target: `${label}: req/s ≥ ${factor}× bare`, measured: `${ratio(r.rps)}${r.cpu === undefined ? '' : ` (CPU per request: ${ratio(r.cpu)} as efficient)`}`, pass: r.rps >= factor })
   }
   vsBare('small', 'small GET', 1.2)
   vsBare('1mib-down', '1 MiB response', 2)

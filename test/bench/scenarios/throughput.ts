@@ -5,7 +5,7 @@
  */
 import { runLoad, type LoadResult } from '../load.js'
 import type { BenchOptions, ScenarioName } from '../options.js'
-import { RssSampler } from '../processes.js'
+import { cpuMicros, RssSampler } from '../processes.js'
 import type { Variant, VariantName } from '../variants.js'
 
 const MIB = 1024 * 1024
@@ -24,6 +24,8 @@ export interface VariantStats {
   /** Medians over rounds, ms. */
   p50: number
   p99: number
+  /** CPU time of the variant's process per request (median over rounds), µs; null for `direct` or without /proc. */
+  cpuUs: number | null
   /** Highest RSS seen over all rounds; null for `direct` (no process of its own). */
   peakRssMiB: number | null
   non2xx: number
@@ -35,6 +37,8 @@ export interface VariantStats {
 export interface Ratios {
   rps: number
   p99: number
+  /** Their CPU per request over ours: above 1 means bearer-proxy spends less. */
+  cpu?: number
 }
 
 export interface ThroughputResult {
@@ -57,29 +61,35 @@ export function median (values: number[]): number {
 export async function runThroughput (scenario: ScenarioName, variants: Variant[], options: BenchOptions, progress: (line: string) => void): Promise<ThroughputResult> {
   const shape = SHAPES[scenario]
   if (shape === undefined) throw new Error(`not a throughput scenario: ${scenario}`)
-  const runs = new Map<VariantName, { loads: LoadResult[], peak: number, warmupBad: number }>(variants.map((v) => [v.name, { loads: [], peak: 0, warmupBad: 0 }]))
+  interface Runs { loads: LoadResult[], cpuUs: number[], peak: number, warmupBad: number }
+  const runs = new Map<VariantName, Runs>(variants.map((v) => [v.name, { loads: [], cpuUs: [], peak: 0, warmupBad: 0 }]))
   for (let round = 0; round < options.rounds; round++) {
     const order = [...variants.slice(round % variants.length), ...variants.slice(0, round % variants.length)]
     for (const variant of order) {
       const spec = { url: variant.base + shape.path, method: shape.method, headers: variant.headers, connections: options.connections, ...(shape.body === undefined ? {} : { body: shape.body }) }
-      const record = runs.get(variant.name) as { loads: LoadResult[], peak: number, warmupBad: number }
+      const record = runs.get(variant.name) as Runs
       const warm = await runLoad(options.loader, { ...spec, durationS: options.warmupS })
       record.warmupBad += warm.non2xx + warm.errors
-      const sampler = variant.process === undefined ? undefined : new RssSampler(variant.process.pid)
+      const pid = variant.process?.pid
+      const sampler = pid === undefined ? undefined : new RssSampler(pid)
+      const cpuBefore = pid === undefined ? undefined : cpuMicros(pid)
       const load = await runLoad(options.loader, { ...spec, durationS: options.durationS })
+      const cpuAfter = pid === undefined ? undefined : cpuMicros(pid)
       record.peak = Math.max(record.peak, sampler?.stop() ?? 0)
       record.loads.push(load)
+      if (cpuBefore !== undefined && cpuAfter !== undefined && load.requests > 0) record.cpuUs.push((cpuAfter - cpuBefore) / load.requests)
       progress(`  ${scenario} round ${round + 1}/${options.rounds} ${variant.name.padEnd(12)} ${Math.round(load.rps)} req/s, p99 ${load.p99} ms`)
     }
   }
   const stats: Partial<Record<VariantName, VariantStats>> = {}
   for (const variant of variants) {
-    const { loads, peak, warmupBad } = runs.get(variant.name) as { loads: LoadResult[], peak: number, warmupBad: number }
+    const { loads, cpuUs, peak, warmupBad } = runs.get(variant.name) as Runs
     stats[variant.name] = {
       rps: median(loads.map((l) => l.rps)),
       rpsRounds: loads.map((l) => Math.round(l.rps)),
       p50: median(loads.map((l) => l.p50)),
       p99: median(loads.map((l) => l.p99)),
+      cpuUs: cpuUs.length === 0 ? null : median(cpuUs),
       peakRssMiB: variant.process === undefined ? null : peak / MIB,
       non2xx: loads.reduce((sum, l) => sum + l.non2xx, 0),
       errors: loads.reduce((sum, l) => sum + l.errors, 0),
@@ -90,7 +100,8 @@ export async function runThroughput (scenario: ScenarioName, variants: Variant[]
   const ratios: ThroughputResult['ratios'] = {}
   for (const base of ['bare', 'http-proxy'] as const) {
     const theirs = stats[base]
-    if (ours !== undefined && theirs !== undefined) ratios[base] = { rps: ours.rps / theirs.rps, p99: ours.p99 / theirs.p99 }
+    if (ours === undefined || theirs === undefined) continue
+    ratios[base] = { rps: ours.rps / theirs.rps, p99: ours.p99 / theirs.p99, ...(ours.cpuUs === null || theirs.cpuUs === null ? {} : { cpu: theirs.cpuUs / ours.cpuUs }) }
   }
   return { scenario, title: shape.title, connections: options.connections, rounds: options.rounds, durationS: options.durationS, variants: stats, ratios }
 }
