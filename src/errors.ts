@@ -14,11 +14,12 @@ export const UpstreamUnavailableError = createError('UPSTREAM_UNAVAILABLE', 'Ups
 export const UpstreamTimeoutError = createError('UPSTREAM_TIMEOUT', 'Upstream did not answer within %d ms', 504)
 export const BadRequestError = createError('BAD_REQUEST', '%s', 400)
 export const UriTooLongError = createError('URI_TOO_LONG', 'Request target longer than %d bytes', 414)
+export const RequestTimeoutError = createError('REQUEST_TIMEOUT', 'The request body stopped arriving for %d ms', 408)
 
 /** The codes of the errors above: the only ones the proxy answers with, besides 400 BAD_REQUEST and 500 INTERNAL_ERROR. */
 export const PROXY_ERROR_CODES: ReadonlySet<string> = new Set([
   'ROUTE_NOT_FOUND', 'HOST_NOT_ALLOWED', 'ORIGIN_NOT_ALLOWED', 'CLIENT_KEY_INVALID', 'TOKEN_REJECTED',
-  'TOKEN_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'BAD_REQUEST', 'URI_TOO_LONG'
+  'TOKEN_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'BAD_REQUEST', 'URI_TOO_LONG', 'REQUEST_TIMEOUT'
 ])
 
 /** Configuration mistakes: one line each, naming the key path (exit code 2). */

@@ -30,15 +30,13 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   let current: ProxyApp
   const metrics = new Metrics(() => current.brokers.values())
   current = await buildApp(config, { logger, metrics })
-  const settings = serverSettings(config)
   let inFlight = 0
   const busy = (): boolean => inFlight > 0
-  const server = createServer(settings.http, (req, res) => {
+  const server = createServer(serverSettings(), (req, res) => {
     inFlight++
     res.once('close', () => { inFlight-- })
     current.app.routing(req, res)
   })
-  server.setTimeout(settings.connectionTimeout)
   server.on('clientError', clientErrorHandler)
   // Websocket upgrades go to the current app's server, where @fastify/http-proxy listens for them.
   server.on('upgrade', (req, socket, head) => current.app.server.emit('upgrade', req, socket, head))

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { test, type TestContext } from 'node:test'
 import { serverSettings } from '../src/app.js'
-import { parseConfig } from '../src/config/load.js'
 import { clientCredentialsRoute, recordingUpstream, startProxy, tokenServer } from './helpers.js'
 import { jsonError, socketExchange, startProductionServer, type SocketAnswer } from './security-helpers.js'
 
@@ -85,8 +84,7 @@ test('conflicting or malformed framing (request smuggling) gets 400, the connect
 })
 
 test('headers that trickle in byte by byte (slow loris) are cut off after the headers timeout', async (t) => {
-  const config = parseConfig({ routes: { api: { upstream: 'http://127.0.0.1:9/', auth: { type: 'static', token: 'route-key-1234' } } } }, { env: {} })
-  assert.ok((serverSettings(config).http.headersTimeout ?? Infinity) <= HEADERS_DEADLINE_MS, 'the headers timeout is at most 10 s')
+  assert.ok((serverSettings().headersTimeout ?? Infinity) <= HEADERS_DEADLINE_MS, 'the headers timeout is at most 10 s')
 
   const upstream = await recordingUpstream(t)
   const server = await startProductionServer(t, { routes: { api: { upstream: upstream.url, auth: { type: 'static', token: 'route-key-1234' } } } })
@@ -115,4 +113,21 @@ test('headers that trickle in byte by byte (slow loris) are cut off after the he
   assert.match(outcome.answer, /^HTTP\/1\.1 408 /)
   assert.equal(jsonError(outcome.answer.slice(outcome.answer.indexOf('\r\n\r\n') + 4))?.code, 'REQUEST_TIMEOUT')
   assert.equal(upstream.requests.length, 0)
+})
+
+test('an upload that stops mid-body gets 408 REQUEST_TIMEOUT after the route timeout, and a connection idle after its answer is closed', async (t) => {
+  const upstream = await recordingUpstream(t)
+  const config = { routes: { api: { upstream: upstream.url, timeout: 400, auth: { type: 'static', token: 'route-key-1234' } } } }
+  for (const server of [await startProxy(t, config), await startProductionServer(t, config)]) {
+    // 10 of the 1,000 announced bytes, then silence.
+    const stalled = await socketExchange(server.url, 'POST /api/upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n0123456789', 4000)
+    assertJsonError(stalled, 408, 'REQUEST_TIMEOUT', 'stalled upload')
+    assert.ok(stalled.closed, 'the connection was closed')
+    assert.ok(stalled.elapsedMs >= 350, `answered after ${stalled.elapsedMs} ms, before the route timeout`)
+  }
+  const server = await startProductionServer(t, config)
+  const idle = await socketExchange(server.url, 'GET /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n', 9000)
+  assert.equal(idle.status, 200)
+  assert.ok(idle.closed, 'the idle connection was closed')
+  assert.ok(idle.elapsedMs >= 4500 && idle.elapsedMs < 8500, `closed after ${idle.elapsedMs} ms, not after the 5 s keep-alive timeout`)
 })

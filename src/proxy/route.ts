@@ -6,13 +6,14 @@ import type { Metrics } from '../admin/metrics.js'
 import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
-import { UpstreamUnavailableError } from '../errors.js'
+import { RequestTimeoutError, UpstreamUnavailableError } from '../errors.js'
 import { keepSmallBodies, ReplayableBody } from './body.js'
 import { sendError, upstreamFailure } from './error-reply.js'
 import { grantOrigin } from './guards.js'
 import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
 import { upstreamPath, upstreamTarget } from './upstream.js'
+import { watchUpload } from './upload-watch.js'
 
 /** Per-request state of a proxied request. */
 export interface ProxyState {
@@ -99,6 +100,15 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       const state: ProxyState = { token, target: upstreamPath(upstream, request.url), replayed: false }
       if (request.body instanceof ReplayableBody) state.body = request.body
       request.proxyState = state
+      // A client that stops sending its body gets 408 after the route's timeout; the upstream request,
+      // left with a body that will never end, is dropped when the connection closes.
+      if (request.body !== undefined) {
+        watchUpload(request.raw, route.timeout, () => {
+          if (reply.sent) return
+          reply.header('connection', 'close')
+          sendError(request, reply, new RequestTimeoutError(route.timeout))
+        })
+      }
       forward(request, reply, state)
     }, (err) => sendError(request, reply, err as FastifyError))
   }
