@@ -48,7 +48,7 @@ export interface ThroughputResult {
   rounds: number
   durationS: number
   variants: Partial<Record<VariantName, VariantStats>>
-  /** bearer-proxy / baseline. */
+  /** bearer-proxy / baseline: medians of the per-round ratios. */
   ratios: { bare?: Ratios, 'http-proxy'?: Ratios }
 }
 
@@ -96,12 +96,18 @@ export async function runThroughput (scenario: ScenarioName, variants: Variant[]
       warmupBad
     }
   }
-  const ours = stats['bearer-proxy']
+  // Ratios are medians of per-round ratios: within a round the variants run back to back, so a
+  // slow spell of the machine hits both sides of a ratio, where it would skew one side of a ratio of medians.
+  const ours = runs.get('bearer-proxy')
   const ratios: ThroughputResult['ratios'] = {}
   for (const base of ['bare', 'http-proxy'] as const) {
-    const theirs = stats[base]
+    const theirs = runs.get(base)
     if (ours === undefined || theirs === undefined) continue
-    ratios[base] = { rps: ours.rps / theirs.rps, p99: ours.p99 / theirs.p99, ...(ours.cpuUs === null || theirs.cpuUs === null ? {} : { cpu: theirs.cpuUs / ours.cpuUs }) }
+    const perRound = (pick: (load: LoadResult) => number): number => median(ours.loads.map((l, i) => pick(l) / pick(theirs.loads[i] as LoadResult)))
+    const cpu = ours.cpuUs.length === options.rounds && theirs.cpuUs.length === options.rounds
+      ? median(ours.cpuUs.map((c, i) => (theirs.cpuUs[i] as number) / c))
+      : undefined
+    ratios[base] = { rps: perRound((l) => l.rps), p99: perRound((l) => l.p99), ...(cpu === undefined ? {} : { cpu }) }
   }
   return { scenario, title: shape.title, connections: options.connections, rounds: options.rounds, durationS: options.durationS, variants: stats, ratios }
 }
