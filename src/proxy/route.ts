@@ -75,7 +75,7 @@ export interface RouteParts {
 
 /**
  * One config route: `prefix` → `upstream`. The broker's token is obtained in
- * preHandler and set while the request headers are built; the request goes to
+ * the handler and set while the request headers are built; the request goes to
  * the route's undici dispatcher, and after a `retryOn` answer it is sent once
  * more with a fresh token when its body was kept. Websocket upgrades go through
  * @fastify/http-proxy, with the same hooks and token.
@@ -148,8 +148,8 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   }
 
   function answered (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
-    // The client is gone: nobody to answer, and the upstream connection is freed.
-    if (request.raw.aborted || reply.raw.destroyed) {
+    // The client is gone, or was answered already (a stalled upload): the upstream's answer is dropped.
+    if (request.raw.aborted || reply.raw.destroyed || reply.sent) {
       answer.body.destroy()
       return
     }
