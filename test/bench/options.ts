@@ -18,6 +18,8 @@ export interface BenchOptions {
   rounds: number
   durationS: number
   warmupS: number
+  /** Once per scenario and variant, before the rounds: heap sizes and compiled code settle for the new request shape. */
+  settleS: number
   connections: number
   rollover: { durationS: number, tokenLifetimeS: number, refreshAhead: number }
   burst: number
@@ -62,6 +64,7 @@ export function parseOptions (argv: string[]): BenchOptions {
     rounds: quick ? 1 : 7,
     durationS: quick ? 2.5 : 4,
     warmupS: quick ? 0.5 : 1,
+    settleS: quick ? 1 : 6,
     connections: 50,
     rollover: { durationS: quick ? 6 : 20, tokenLifetimeS: 2, refreshAhead: 0.8 },
     burst: 1000,

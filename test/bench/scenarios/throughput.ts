@@ -63,10 +63,18 @@ export async function runThroughput (scenario: ScenarioName, variants: Variant[]
   if (shape === undefined) throw new Error(`not a throughput scenario: ${scenario}`)
   interface Runs { loads: LoadResult[], cpuUs: number[], peak: number, warmupBad: number }
   const runs = new Map<VariantName, Runs>(variants.map((v) => [v.name, { loads: [], cpuUs: [], peak: 0, warmupBad: 0 }]))
+  // A process needs seconds of a new request shape before its young generation and compiled code
+  // settle (1 MiB answers: over 15 s on a fresh bearer-proxy); the short warm-up per round does not cover that.
+  const specFor = (variant: Variant) => ({ url: variant.base + shape.path, method: shape.method, headers: variant.headers, connections: options.connections, ...(shape.body === undefined ? {} : { body: shape.body }) })
+  for (const variant of variants) {
+    const settle = await runLoad(options.loader, { ...specFor(variant), durationS: options.settleS })
+    const record = runs.get(variant.name) as Runs
+    record.warmupBad += settle.non2xx + settle.errors
+  }
   for (let round = 0; round < options.rounds; round++) {
     const order = [...variants.slice(round % variants.length), ...variants.slice(0, round % variants.length)]
     for (const variant of order) {
-      const spec = { url: variant.base + shape.path, method: shape.method, headers: variant.headers, connections: options.connections, ...(shape.body === undefined ? {} : { body: shape.body }) }
+      const spec = specFor(variant)
       const record = runs.get(variant.name) as Runs
       const warm = await runLoad(options.loader, { ...spec, durationS: options.warmupS })
       record.warmupBad += warm.non2xx + warm.errors
