@@ -48,11 +48,11 @@ const KEEP_ALIVE_TIMEOUT_MS = 5000
  * Settings of the listening HTTP server, shared by every way of listening.
  * There is no idle timer on a connection while a request is in hand: Node
  * refreshes such a timer on every read and write, which cost a fifth of the
- * CPU of a 1 MiB answer. Silence in the middle of a request is cut by the
- * route's upstream `timeout` instead (no answer, or a body that stops in
- * either direction, ends the exchange with 504), a token request by its own
- * timeout, and silence after an answer, including a request body that never
- * finishes, by the keep-alive timeout.
+ * CPU of a 1 MiB answer. Instead: an upstream that stalls is cut by the
+ * route's `timeout` (504); a client that stops sending its body or stops
+ * reading its answer for that long, by one shared check of socket byte
+ * counts (proxy/exchange-watch.ts); a token request by its own timeout; and
+ * silence after an answer by the keep-alive timeout.
  */
 export function serverSettings (): ServerOptions {
   return {

@@ -13,7 +13,7 @@ import { grantOrigin } from './guards.js'
 import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
 import { upstreamPath, upstreamTarget } from './upstream.js'
-import { watchUpload } from './upload-watch.js'
+import { watchExchange } from './exchange-watch.js'
 
 /** Per-request state of a proxied request. */
 export interface ProxyState {
@@ -100,17 +100,28 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       const state: ProxyState = { token, target: upstreamPath(upstream, request.url), replayed: false }
       if (request.body instanceof ReplayableBody) state.body = request.body
       request.proxyState = state
-      // A client that stops sending its body gets 408 after the route's timeout; the upstream request,
-      // left with a body that will never end, is dropped when the connection closes.
-      if (request.body !== undefined) {
-        watchUpload(request.raw, route.timeout, () => {
-          if (reply.sent) return
-          reply.header('connection', 'close')
-          sendError(request, reply, new RequestTimeoutError(route.timeout))
-        })
-      }
+      // A client that stops sending its body, or stops reading its answer, for the route's timeout
+      // ends the exchange: 408 when no answer has started, else the connection is cut.
+      watchExchange(request.raw, reply.raw, route.timeout, () => stalled(request, reply))
       forward(request, reply, state)
     }, (err) => sendError(request, reply, err as FastifyError))
+  }
+
+  /** Ends an exchange the client stopped moving: the upstream request is abandoned with the body it reads. */
+  function stalled (request: FastifyRequest, reply: FastifyReply): void {
+    const error = new RequestTimeoutError(route.timeout)
+    const socket = request.raw.socket
+    const abandon = (): void => {
+      if (request.body instanceof Readable) request.body.destroy(error)
+      socket.destroy()
+    }
+    if (reply.raw.headersSent) {
+      abandon()
+      return
+    }
+    reply.raw.once('finish', abandon)
+    reply.header('connection', 'close')
+    sendError(request, reply, error)
   }
 
   /** Calls `use` with the broker's token: at once when it is cached, else once it arrives. */
@@ -139,7 +150,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     }, (err, answer) => {
       if (err === null) {
         answered(request, reply, state, answer)
-      } else if (!reply.sent) {
+      } else if (!reply.raw.headersSent) {
         const failure = upstreamFailure(err, route.timeout)
         metrics.upstreamError(route.name, failure.code)
         sendError(request, reply, failure)
@@ -149,7 +160,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
 
   function answered (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
     // The client is gone, or was answered already (a stalled upload): the upstream's answer is dropped.
-    if (request.raw.aborted || reply.raw.destroyed || reply.sent) {
+    if (request.raw.aborted || reply.raw.destroyed || reply.raw.headersSent) {
       answer.body.destroy()
       return
     }
@@ -201,8 +212,14 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     // The upstream answered before reading the whole upload: this connection cannot carry another request.
     if (!request.raw.complete) headers.connection = 'close'
     reply.code(statusCode).headers(headers)
+    // No body follows, whatever Content-Length says (a 304 may carry the representation's): headers only.
+    if (request.method === 'HEAD' || statusCode === 204 || statusCode === 304) {
+      body.on('error', () => {}).resume()
+      reply.send()
+      return
+    }
     const length = Number(headers['content-length'])
-    if (request.method === 'HEAD' || !(length > 0 && length <= SMALL_ANSWER_BYTES)) {
+    if (!(length > 0 && length <= SMALL_ANSWER_BYTES)) {
       reply.send(body)
       return
     }
@@ -210,7 +227,9 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     body.on('data', (chunk: Buffer) => chunks.push(chunk))
     // The upstream broke off mid-answer: break off the client's answer too, as a streamed one would.
     body.once('error', () => reply.raw.destroy())
-    body.once('end', () => reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)))
+    body.once('end', () => {
+      if (!reply.raw.headersSent) reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+    })
   }
 
   app.register(async (scope) => {
