@@ -24,6 +24,8 @@ export interface ProxyState {
   /** The body kept for a replay, released once the answer is sent. */
   body?: ReplayableBody
   replayed: boolean
+  /** Whether the exchange watch has it (uploads, and answers that stream). */
+  watched?: boolean
 }
 
 declare module 'fastify' {
@@ -100,11 +102,21 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       const state: ProxyState = { token, target: upstreamPath(upstream, request.url), replayed: false }
       if (request.body instanceof ReplayableBody) state.body = request.body
       request.proxyState = state
-      // A client that stops sending its body, or stops reading its answer, for the route's timeout
-      // ends the exchange: 408 when no answer has started, else the connection is cut.
-      watchExchange(request.raw, reply.raw, route.timeout, () => stalled(request, reply))
+      if (request.body !== undefined) watch(request, reply, state)
       forward(request, reply, state)
     }, (err) => sendError(request, reply, err as FastifyError))
+  }
+
+  /**
+   * A client that stops sending its body, or stops reading a streamed answer, for the route's
+   * timeout ends the exchange: 408 when no answer has started, else the connection is cut. Small
+   * answers go out in one write that the socket buffer takes whole, so they are not watched: a
+   * registration per small GET kept every finished request alive until the next check.
+   */
+  function watch (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
+    if (state.watched === true) return
+    state.watched = true
+    watchExchange(request.raw, reply.raw, route.timeout, () => stalled(request, reply))
   }
 
   /** Ends an exchange the client stopped moving: the upstream request is abandoned with the body it reads. */
@@ -174,7 +186,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     }
     // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
     if (refused) broker.invalidate(state.token)
-    sendAnswer(request, reply, answer)
+    sendAnswer(request, reply, state, answer)
   }
 
   function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
@@ -198,7 +210,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
    * (pipe, end-of-stream listeners, extra ticks) that dominates the cost of
    * small JSON answers.
    */
-  function sendAnswer (request: FastifyRequest, reply: FastifyReply, answer: UpstreamAnswer): void {
+  function sendAnswer (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
     const { statusCode, body } = answer
     if (!(statusCode >= 100 && statusCode <= 599)) {
       body.destroy()
@@ -220,6 +232,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     }
     const length = Number(headers['content-length'])
     if (!(length > 0 && length <= SMALL_ANSWER_BYTES)) {
+      watch(request, reply, state)
       reply.send(body)
       return
     }
