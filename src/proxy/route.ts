@@ -1,4 +1,5 @@
 import httpProxy from '@fastify/http-proxy'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent, type Dispatcher } from 'undici'
@@ -6,14 +7,15 @@ import type { Metrics } from '../admin/metrics.js'
 import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
-import { RequestTimeoutError, UpstreamUnavailableError } from '../errors.js'
+import { RequestTimeoutError } from '../errors.js'
 import { keepSmallBodies, ReplayableBody } from './body.js'
-import { sendError, upstreamFailure } from './error-reply.js'
+import { sendError } from './error-reply.js'
 import { grantOrigin } from './guards.js'
 import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
 import { upstreamPath, upstreamTarget } from './upstream.js'
 import { watchExchange } from './exchange-watch.js'
+import { UpstreamExchange, type ExchangeRoute } from './upstream-exchange.js'
 
 /** Per-request state of a proxied request. */
 export interface ProxyState {
@@ -34,14 +36,7 @@ declare module 'fastify' {
   }
 }
 
-type UpstreamAnswer = Dispatcher.ResponseData
-
 const HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
-
-/** Answers up to this size (by Content-Length) are read whole and sent in one write. */
-const SMALL_ANSWER_BYTES = 64 * 1024
-/** A refused answer's body is read (so its connection can be reused) up to this size before a replay. */
-const DRAIN_LIMIT_BYTES = 128 * 1024
 
 /**
  * The route constraint that sends websocket upgrades to @fastify/http-proxy's
@@ -151,7 +146,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
 
   function forward (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
     const credential = broker.scheme.authorize(state.token, { method: request.method, url: upstream.origin + state.target })
-    dispatcher.request({
+    dispatcher.dispatch({
       origin: upstream.origin,
       path: state.target,
       method: request.method as Dispatcher.HttpMethod,
@@ -159,40 +154,48 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       body: request.body instanceof Readable ? request.body : null,
       headersTimeout: route.timeout,
       bodyTimeout: route.timeout
-    }, (err, answer) => {
-      if (err === null) {
-        answered(request, reply, state, answer)
-      } else if (!reply.raw.headersSent) {
-        const failure = upstreamFailure(err, route.timeout)
-        metrics.upstreamError(route.name, failure.code)
-        sendError(request, reply, failure)
-      }
-    })
+    }, new UpstreamExchange(exchangeRoute, request, reply, state))
   }
 
-  function answered (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
-    // The client is gone, or was answered already (a stalled upload): the upstream's answer is dropped.
-    if (request.raw.aborted || reply.raw.destroyed || reply.raw.headersSent) {
-      answer.body.destroy()
-      return
-    }
-    const refused = renewable && retryOn.has(answer.statusCode) && !state.replayed
+  /**
+   * What the client gets of an upstream answer: hop-by-hop headers dropped,
+   * Location pointed back at the proxy and the CORS grant for an allowed
+   * Origin. A `retryOn` answer to a request that can be sent again is dropped
+   * and the request replayed with a fresh token.
+   */
+  function answerHead ({ request, reply, state }: UpstreamExchange, statusCode: number, upstreamHeaders: IncomingHttpHeaders): OutgoingHttpHeaders | undefined {
+    const refused = renewable && retryOn.has(statusCode) && !state.replayed
     // Replayed only with the whole body in hand: an upstream that answered before reading it
     // all may have made undici drop the rest, and half a body must never be sent.
     const body = request.body
     if (refused && (body === undefined || (body instanceof ReplayableBody && body.complete))) {
-      replay(request, reply, state, answer)
-      return
+      replay(request, reply, state)
+      return undefined
     }
     // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
     if (refused) broker.invalidate(state.token)
-    sendAnswer(request, reply, state, answer)
+    const headers = cleanResponseHeaders(upstreamHeaders)
+    if (typeof headers.location === 'string') headers.location = rewriteLocation(headers.location)
+    // The guards let this Origin through; the proxy's CORS grant wins over the upstream's own.
+    if (request.headers.origin !== undefined) grantOrigin(headers, request.headers.origin)
+    // The upstream answered before reading the whole upload: this connection cannot carry another request.
+    if (!request.raw.complete) headers.connection = 'close'
+    return headers
   }
 
-  function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
+  const exchangeRoute: ExchangeRoute = {
+    timeoutMs: route.timeout,
+    head: answerHead,
+    streaming: ({ request, reply, state }) => watch(request, reply, state),
+    failed: ({ request, reply }, failure) => {
+      metrics.upstreamError(route.name, failure.code)
+      sendError(request, reply, failure)
+    }
+  }
+
+  function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
     state.replayed = true
     metrics.replay(route.name)
-    answer.body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => {})
     broker.invalidate(state.token)
     // token() may throw at once (backing off): inside then() that becomes a rejection, not a crash.
     Promise.resolve().then(() => broker.token()).then((token) => {
@@ -200,49 +203,6 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       if (state.body !== undefined) request.body = ReplayableBody.replay(state.body.kept())
       forward(request, reply, state)
     }, (err: FastifyError) => sendError(request, reply, err))
-  }
-
-  /**
-   * The upstream's answer to the client, with hop-by-hop headers dropped,
-   * Location pointed back at the proxy and the CORS grant for an allowed
-   * Origin. A small answer with a known length is read whole first and sent
-   * with its headers in a single write, which saves the stream plumbing
-   * (pipe, end-of-stream listeners, extra ticks) that dominates the cost of
-   * small JSON answers.
-   */
-  function sendAnswer (request: FastifyRequest, reply: FastifyReply, state: ProxyState, answer: UpstreamAnswer): void {
-    const { statusCode, body } = answer
-    if (!(statusCode >= 100 && statusCode <= 599)) {
-      body.destroy()
-      sendError(request, reply, new UpstreamUnavailableError(`invalid status code ${statusCode}`))
-      return
-    }
-    const headers = cleanResponseHeaders(answer.headers)
-    if (typeof headers.location === 'string') headers.location = rewriteLocation(headers.location)
-    // The guards let this Origin through; the proxy's CORS grant wins over the upstream's own.
-    if (request.headers.origin !== undefined) grantOrigin(headers, request.headers.origin)
-    // The upstream answered before reading the whole upload: this connection cannot carry another request.
-    if (!request.raw.complete) headers.connection = 'close'
-    reply.code(statusCode).headers(headers)
-    // No body follows, whatever Content-Length says (a 304 may carry the representation's): headers only.
-    if (request.method === 'HEAD' || statusCode === 204 || statusCode === 304) {
-      body.on('error', () => {}).resume()
-      reply.send()
-      return
-    }
-    const length = Number(headers['content-length'])
-    if (!(length > 0 && length <= SMALL_ANSWER_BYTES)) {
-      watch(request, reply, state)
-      reply.send(body)
-      return
-    }
-    const chunks: Buffer[] = []
-    body.on('data', (chunk: Buffer) => chunks.push(chunk))
-    // The upstream broke off mid-answer: break off the client's answer too, as a streamed one would.
-    body.once('error', () => reply.raw.destroy())
-    body.once('end', () => {
-      if (!reply.raw.headersSent) reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
-    })
   }
 
   app.register(async (scope) => {
