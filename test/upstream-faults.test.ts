@@ -196,3 +196,39 @@ test('50 MiB up and 50 MiB down at once arrive intact with bounded memory', asyn
   assert.equal(downloaded.sha256, down?.sha256(), 'the client received exactly what the upstream sent')
   assert.ok(growth < MAX_RSS_GROWTH, `RSS grew by ${(growth / MiB).toFixed(1)} MiB for 100 MiB streamed`)
 })
+
+test('a client that goes away mid-download ends the upstream request, and the proxy keeps serving', async (t) => {
+  let upstreamClosed: (() => void) | undefined
+  const closed = new Promise<void>((resolve) => { upstreamClosed = resolve })
+  let sentWhenClosed = 0
+  const upstream = await listen(t, (req, res: ServerResponse) => {
+    if (req.url !== '/endless') {
+      res.end('fine')
+      return
+    }
+    // An answer with no end: only the proxy aborting its request stops it.
+    res.writeHead(200, { 'content-type': 'application/octet-stream' })
+    let sent = 0
+    const timer = setInterval(() => { sent += CHUNK; res.write(Buffer.alloc(CHUNK)) }, 5)
+    res.once('close', () => { clearInterval(timer); sentWhenClosed = sent; upstreamClosed?.() })
+  })
+  const proxy = await startProxy(t, { routes: { down: { upstream: upstream.url, auth: staticAuth } } })
+
+  await new Promise<void>((resolve, reject) => {
+    const req = request(`${proxy.url}/down/endless`, (res) => {
+      let got = 0
+      res.on('data', (chunk: Buffer) => {
+        got += chunk.length
+        if (got >= 4 * CHUNK) req.destroy()
+      })
+      res.once('close', () => resolve())
+    })
+    req.once('error', (err) => { if (!req.destroyed) reject(err) })
+    req.end()
+  })
+  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, WAIT_MS, 'still sending'))])
+  assert.equal(outcome, 'closed', 'the upstream request outlived the client')
+  assert.ok(sentWhenClosed > 0)
+  const after = await rawRequest(proxy.url, { path: '/down/after' })
+  assert.equal(after.status, 200, 'the proxy still serves')
+})
