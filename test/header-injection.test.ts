@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import { test } from 'node:test'
-import { clientCredentialsRoute, recordingUpstream, startProxy, tokenServer } from './helpers.js'
+import { clientCredentialsRoute, listen, recordingUpstream, startProxy, tokenServer } from './helpers.js'
 import { headerNames, rawRequest } from './proxy-http-helpers.js'
 
 /** Every value a header has in a rawHeaders array. */
@@ -156,4 +157,16 @@ test('the static scheme sets its header and scheme word', async (t) => {
   assert.deepEqual(rawValues(raw.rawHeaders, 'x-api-key'), ['KEY-raw-2'])
   assert.deepEqual(rawValues(raw.rawHeaders, 'authorization'), [])
   assert.deepEqual(rawValues(word.rawHeaders, 'authorization'), ['Token KEY-word-3'])
+})
+
+test('an upstream answer with several Connection lines: every header they name is dropped, the answer passed on', async (t) => {
+  const upstream = await listen(t, (req: IncomingMessage) => {
+    req.socket.end('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: x-hop\r\nx-hop: hop-value\r\nx-kept: yes\r\ncontent-length: 2\r\n\r\nok', 'latin1')
+  })
+  const proxy = await startProxy(t, { routes: { api: { upstream: upstream.url, auth: { type: 'static', token: 'route-key-1234' } } } })
+  const res = await rawRequest(proxy.url, { path: '/api/x' })
+  assert.equal(res.status, 200, res.body.toString())
+  assert.equal(res.body.toString(), 'ok')
+  assert.equal(res.headers['x-kept'], 'yes')
+  assert.ok(!headerNames(res.rawHeaders).includes('x-hop'), 'a header a Connection line names reached the client')
 })

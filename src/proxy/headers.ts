@@ -50,10 +50,11 @@ function passedOn (headers: IncomingHttpHeaders, dropped: ReadonlySet<string>): 
   return kept
 }
 
-/** The header names a Connection header lists; undefined for the usual `keep-alive` or `close`, which name no header. */
-function connectionListed (connection: string | undefined): Set<string> | undefined {
+/** The header names Connection headers list; undefined for the usual `keep-alive` or `close`, which name no header. */
+function connectionListed (connection: string | string[] | undefined): Set<string> | undefined {
   if (connection === undefined) return undefined
-  const value = connection.toLowerCase()
+  // An upstream may send several Connection lines: undici gives those as an array.
+  const value = (typeof connection === 'string' ? connection : connection.join(',')).toLowerCase()
   if (value === 'keep-alive' || value === 'close') return undefined
   return new Set(value.split(',').map((name) => name.trim()))
 }
