@@ -10,9 +10,10 @@ import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
 import type { Config, RouteConfig } from './config/schema.js'
 import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
-import { routeName, sendError } from './proxy/error-reply.js'
+import { sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
+import { requestEnded } from './proxy/request-log.js'
 import { createRouteDispatcher, registerRoute, websocketConstraint } from './proxy/route.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
@@ -142,6 +143,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   registerGuards(app, config)
   app.decorateRequest('proxyState', null)
   app.decorateRequest('bearerRoute', null)
+  app.decorateRequest('requestLogged', false)
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
   const prefixes = config.routes.map((r) => r.prefix).sort()
@@ -149,12 +151,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     sendError(request, reply, new RouteNotFoundError(request.url.split('?', 1)[0], prefixes.join(', ')))
   })
   app.addHook('onResponse', (request, reply, done) => {
-    // The kept copy of a replayable body goes back to the pool once the answer is out.
-    request.proxyState?.body?.release()
-    // One line per request; the path without its query, which may carry keys.
-    const route = routeName(request)
-    request.log.info({ route, method: request.method, path: request.url.split('?', 1)[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request')
-    metrics.request(route ?? '', request.method, reply.statusCode, reply.elapsedTime / 1000)
+    requestEnded(request, reply, metrics)
     done()
   })
 

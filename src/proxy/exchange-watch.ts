@@ -30,11 +30,22 @@ function clientHolds ({ request, response }: Exchange): boolean {
   return uploading || notReading
 }
 
+function stall (exchange: Exchange): void {
+  try {
+    exchange.onStall()
+  } catch {
+    exchange.socket.destroy()
+  }
+}
+
 function check (): void {
   for (const exchange of exchanges) {
     const { response, socket } = exchange
     if (response.writableFinished || socket.destroyed) {
       exchanges.delete(exchange)
+      // Gone unfinished. Node never closes an answer still queued behind an earlier one on a
+      // pipelined connection, so nothing else would end its exchange.
+      if (!response.writableFinished) stall(exchange)
       continue
     }
     const moved = socket.bytesRead + socket.bytesWritten
@@ -46,11 +57,7 @@ function check (): void {
     exchange.idleForMs += CHECK_EVERY_MS
     if (exchange.idleForMs >= exchange.idleMs) {
       exchanges.delete(exchange)
-      try {
-        exchange.onStall()
-      } catch {
-        socket.destroy()
-      }
+      stall(exchange)
     }
   }
   if (exchanges.size === 0) {
@@ -62,7 +69,8 @@ function check (): void {
 /**
  * Calls `onStall` once when a client stops sending its body, or stops reading
  * its answer, for `idleMs` (within a quarter second), with nothing moving on
- * its connection either way. One timer checks every exchange in progress by
+ * its connection either way, or when its connection is gone before the
+ * answer finished. One timer checks every exchange in progress by
  * its socket's byte counts: no listener and no timer refresh per chunk, which
  * is what a socket idle timeout costs.
  */

@@ -1,5 +1,6 @@
 import httpProxy from '@fastify/http-proxy'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent, type Dispatcher } from 'undici'
@@ -15,6 +16,7 @@ import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
 import { upstreamPath, upstreamTarget } from './upstream.js'
 import { watchExchange } from './exchange-watch.js'
+import { requestEnded } from './request-log.js'
 import { UpstreamExchange, type ExchangeRoute } from './upstream-exchange.js'
 
 /** Per-request state of a proxied request. */
@@ -28,6 +30,8 @@ export interface ProxyState {
   replayed: boolean
   /** Whether the exchange watch has it (uploads, and answers that stream). */
   watched?: boolean
+  /** The request in flight to the upstream. */
+  exchange?: UpstreamExchange
 }
 
 declare module 'fastify' {
@@ -93,7 +97,12 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
 
   /** Plain requests: the token is fetched here rather than in a preHandler, a hook stage fewer per request. */
   function handler (request: FastifyRequest, reply: FastifyReply): void {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) abandon(request, reply)
+    })
     withToken((token) => {
+      // The client left while the token was on its way.
+      if (reply.raw.destroyed) return
       const state: ProxyState = { token, target: upstreamPath(upstream, request.url), replayed: false }
       if (request.body instanceof ReplayableBody) state.body = request.body
       request.proxyState = state
@@ -111,24 +120,34 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   function watch (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
     if (state.watched === true) return
     state.watched = true
-    watchExchange(request.raw, reply.raw, route.timeout, () => stalled(request, reply))
+    // Held from here: Node detaches the socket from the request once the answer is out.
+    const socket = request.raw.socket
+    watchExchange(request.raw, reply.raw, route.timeout, () => stalled(request, reply, socket))
   }
 
-  /** Ends an exchange the client stopped moving: the upstream request is abandoned with the body it reads. */
-  function stalled (request: FastifyRequest, reply: FastifyReply): void {
-    const error = new RequestTimeoutError(route.timeout)
-    const socket = request.raw.socket
-    const abandon = (): void => {
-      if (request.body instanceof Readable) request.body.destroy(error)
-      socket.destroy()
-    }
-    if (reply.raw.headersSent) {
-      abandon()
+  /**
+   * Ends an exchange the client stopped moving, or whose connection is gone: 408 when
+   * no answer has started, else the connection is cut.
+   */
+  function stalled (request: FastifyRequest, reply: FastifyReply, socket: Socket): void {
+    if (reply.raw.headersSent || socket.destroyed) {
+      abandon(request, reply, socket)
       return
     }
-    reply.raw.once('finish', abandon)
+    reply.raw.once('finish', () => abandon(request, reply, socket))
     reply.header('connection', 'close')
-    sendError(request, reply, error)
+    sendError(request, reply, new RequestTimeoutError(route.timeout))
+  }
+
+  /**
+   * The client is gone or cut off: the upstream request is ended with the body it reads, the
+   * connection closed, and the request logged (fastify only logs answers that finish).
+   */
+  function abandon (request: FastifyRequest, reply: FastifyReply, socket: Socket | null = request.raw.socket): void {
+    request.proxyState?.exchange?.abandon()
+    if (request.body instanceof Readable) request.body.destroy()
+    socket?.destroy()
+    requestEnded(request, reply, metrics)
   }
 
   /** Calls `use` with the broker's token: at once when it is cached, else once it arrives. */
@@ -154,7 +173,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       body: request.body instanceof Readable ? request.body : null,
       headersTimeout: route.timeout,
       bodyTimeout: route.timeout
-    }, new UpstreamExchange(exchangeRoute, request, reply, state))
+    }, state.exchange = new UpstreamExchange(exchangeRoute, request, reply, state))
   }
 
   /**

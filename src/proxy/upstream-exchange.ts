@@ -33,8 +33,8 @@ const DONE = 4
  * One request to the upstream, as an undici dispatch handler that writes the
  * answer straight to the client's response: a small answer (by Content-Length)
  * is collected and sent with its headers in one write; a bigger or unsized one
- * streams, pausing the upstream while the client's socket is full and
- * aborting it when the client goes away. This saves undici's body stream,
+ * streams, pausing the upstream while the client's socket is full. The
+ * route calls `abandon()` when the client goes away. This saves undici's body stream,
  * fastify's stream plumbing and the pipe between them on every answer.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
@@ -60,6 +60,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   onRequestStart (controller: Dispatcher.DispatchController): void {
     this.controller = controller
+    // Abandoned while it waited for a connection.
+    if (this.mode === DONE) this.finish(controller)
+  }
+
+  /** The client is gone: whatever the upstream request has reached, it is ended. */
+  abandon (): void {
+    if (this.mode !== DONE) this.finish(this.controller)
   }
 
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -78,7 +85,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     }
     const sent = this.route.head(this, statusCode, headers)
     if (sent === undefined) {
-      this.mode = DROPPING
+      // Read to its end when that is cheap, so its connection can carry the replay.
+      if (Number(headers['content-length']) > DRAIN_LIMIT_BYTES) this.finish(controller)
+      else this.mode = DROPPING
       return
     }
     this.statusCode = statusCode
@@ -98,9 +107,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.mode = STREAMING
     this.route.streaming(this)
     res.on('drain', () => controller.resume())
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort(new errors.RequestAbortedError('the client went away'))
-    })
   }
 
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -137,7 +143,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     else if (!this.res.headersSent) this.route.failed(this, upstreamFailure(err, this.route.timeoutMs))
   }
 
-  /** Sends the status and headers; an upstream header Node refuses to write fails the exchange instead. */
+  /**
+   * Sends the status and headers. undici's parser already refuses the header bytes Node would
+   * refuse to write; should one still get through, the exchange fails rather than the process.
+   */
   private writeHead (): boolean {
     try {
       this.res.writeHead(this.statusCode, this.headers)

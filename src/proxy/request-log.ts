@@ -1,0 +1,39 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Metrics } from '../admin/metrics.js'
+import { routeName } from './error-reply.js'
+
+/** The status logged for a request whose client got no answer at all before the exchange was cut (nginx's "client closed request"). */
+export const NO_ANSWER_STATUS = 499
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Whether the request's log line and metrics are written. */
+    requestLogged: boolean
+  }
+}
+
+/**
+ * The one log line and the metrics of a request, written once: when its
+ * answer has gone out (fastify's onResponse), or when the exchange was cut
+ * (the client went away, the upstream broke off mid-answer, a stalled client
+ * was disconnected), which fastify never reports. A cut request is logged
+ * with `aborted: true` and the status it was sent, or 499 when none was.
+ */
+export function requestEnded (request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+  if (request.requestLogged) return
+  request.requestLogged = true
+  const res = reply.raw
+  const finished = res.writableFinished
+  // The kept copy of a replayable body goes back to the pool once the answer is out; a cut
+  // exchange's copy is left to the garbage collector, as undici may still be reading it.
+  if (finished) request.proxyState?.body?.release()
+  const status = finished || res.headersSent ? res.statusCode : NO_ANSWER_STATUS
+  const route = routeName(request)
+  const url = request.url
+  const query = url.indexOf('?')
+  // The path without its query, which may carry keys.
+  const line = { route, method: request.method, path: query === -1 ? url : url.slice(0, query), status, ms: Math.round(reply.elapsedTime * 10) / 10 }
+  if (finished) request.log.info(line, 'request')
+  else request.log.info({ ...line, aborted: true }, 'request')
+  metrics.request(route ?? '', request.method, status, reply.elapsedTime / 1000)
+}
