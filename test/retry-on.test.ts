@@ -245,3 +245,21 @@ test('an upstream that refuses before reading the body gets its answer passed on
   assert.equal(res.status, 401)
   assert.deepEqual(res.json, { error: 'early' })
 })
+
+for (const size of [100 * 1024, 2 * 1024 * 1024]) {
+  test(`a refused answer with a ${size / 1024} KiB body is dropped (drained or cut) and the request replayed`, async (t) => {
+    const s = await setup(t, (req, res, clock) => {
+      if (tokenOf(req) !== 'token-1') return ok(req, res)
+      clock.advance(2 * SECOND)
+      // A big HTML error page: read to its end when small enough to keep the connection, else cut.
+      res.writeHead(401, { 'content-type': 'text/html', 'content-length': String(size) })
+      res.end(Buffer.alloc(size, 60))
+    })
+    const res = await call(`${s.proxy.url}/api/items`)
+    assert.equal(res.status, 200)
+    assert.equal(res.json.authorization, 'Bearer token-2', 'the client sees only the replay\'s answer')
+    assert.deepEqual(s.upstream.requests.map(tokenOf), ['token-1', 'token-2'])
+    // The proxy serves on afterwards, on whatever connection is left.
+    assert.equal((await call(`${s.proxy.url}/api/after`)).status, 200)
+  })
+}

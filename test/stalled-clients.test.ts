@@ -92,3 +92,21 @@ test('a 304 or 204 with a Content-Length is passed on without a body', async (t)
   assert.equal(noContent.status, 204)
   assert.equal(noContent.headers['x-done'], 'yes')
 })
+
+test('a HEAD answer passes on its headers (Content-Length included) with no body, and the connection carries the next request', async (t) => {
+  const upstream = await listen(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1234', etag: '"h1"' })
+    res.end(req.method === 'HEAD' ? undefined : 'x'.repeat(1234))
+  })
+  const proxy = await startProxy(t, { routes: { api: { upstream: upstream.url, auth: staticAuth } } })
+  const both = await socketExchange(proxy.url, 'HEAD /api/doc HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/doc HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+  assert.equal(both.status, 200, both.raw.slice(0, 200))
+  assert.equal(both.headers['content-length'], '1234')
+  assert.equal(both.headers.etag, '"h1"')
+  // The HEAD answer ends at its blank line: what follows is the GET's answer, whole.
+  const second = both.raw.slice(both.raw.indexOf('\r\n\r\n') + 4)
+  assert.ok(second.startsWith('HTTP/1.1 200 OK\r\n'), `after the HEAD answer: ${second.slice(0, 80)}`)
+  assert.ok(second.endsWith(`\r\n\r\n${'x'.repeat(1234)}`), 'the GET answer carries its whole body')
+  const logged = proxy.logs.lines.filter((line) => line.msg === 'request').map(({ method, status, aborted }) => ({ method, status, aborted }))
+  assert.deepEqual(logged, [{ method: 'HEAD', status: 200, aborted: undefined }, { method: 'GET', status: 200, aborted: undefined }])
+})
