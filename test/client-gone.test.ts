@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { request, type IncomingMessage, type ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { test } from 'node:test'
-import { listen, startProxy, type TestProxy } from './helpers.js'
+import { clientCredentialsRoute, listen, sendJson, startProxy, tokenServer, type TestProxy } from './helpers.js'
 import { rawRequest } from './proxy-http-helpers.js'
 
 const staticAuth = { type: 'static', token: 'route-key-1234' } as const
@@ -84,7 +84,8 @@ test('a client that pipelines two endless downloads and leaves: both upstream re
   const outcome = await Promise.race([proxy.close().then(() => 'closed'), sleep(5000).then(() => 'still closing')])
   assert.equal(outcome, 'closed')
   assert.deepEqual(requestLines(proxy, '/api/first').map(({ status, aborted }) => ({ status, aborted })), [{ status: 200, aborted: true }])
-  assert.deepEqual(requestLines(proxy, '/api/second').map(({ aborted }) => aborted), [true])
+  // The second answer was queued behind the first: none of it reached the client.
+  assert.deepEqual(requestLines(proxy, '/api/second').map(({ status, aborted }) => ({ status, aborted })), [{ status: 499, aborted: true }])
 })
 
 test('answers broken off mid-way are logged once, as aborted with the status that was sent', async (t) => {
@@ -116,4 +117,60 @@ test('answers broken off mid-way are logged once, as aborted with the status tha
   const fine = await rawRequest(proxy.url, { path: '/api/fine' })
   assert.equal(fine.status, 200)
   assert.deepEqual(requestLines(proxy, '/api/fine').map(({ status, aborted }) => ({ status, aborted })), [{ status: 200, aborted: undefined }])
+})
+
+test('a pipelined request still waiting for its upstream when the client leaves: its upstream request ends, logged 499', async (t) => {
+  const closed: Record<string, number> = {}
+  const upstream = await listen(t, (req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? ''
+    closed[path] = 0
+    res.once('close', () => { closed[path] = Date.now() })
+    if (path === '/first') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      res.flushHeaders()
+      const timer = setInterval(() => res.write('x'), 20)
+      res.once('close', () => clearInterval(timer))
+      return
+    }
+    // A long poll: a small answer after 5 s.
+    const timer = setTimeout(() => { res.writeHead(200, { 'content-length': '2' }); res.end('ok') }, 5000)
+    res.once('close', () => clearTimeout(timer))
+  })
+  const proxy = await startProxy(t, { routes: { api: { upstream: upstream.url, timeout: 30_000, auth: staticAuth } } })
+  const socket = connect(proxy.port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.on('data', () => {})
+  socket.write('GET /api/first HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/second HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  await eventually(() => Object.keys(closed).length === 2)
+  await sleep(300)
+  const leftAt = Date.now()
+  socket.destroy()
+  await eventually(() => closed['/second'] !== 0 && requestLines(proxy, '/api/second').length > 0)
+  assert.ok(closed['/second'] !== 0 && closed['/second'] - leftAt < 1000, 'the queued request\'s upstream request outlived the client')
+  assert.deepEqual(requestLines(proxy, '/api/second').map(({ status, aborted }) => ({ status, aborted })), [{ status: 499, aborted: true }])
+})
+
+test('a client that leaves while a refused request waits for its new token: no replay is sent', async (t) => {
+  const tokens = await tokenServer(t, async (_call, n, res) => {
+    if (n > 1) await sleep(1000)
+    sendJson(res, 200, { access_token: `token-${n}`, token_type: 'Bearer', expires_in: 3600 })
+  })
+  const sent: string[] = []
+  const upstream = await listen(t, (req: IncomingMessage, res: ServerResponse) => {
+    sent.push(req.headers.authorization ?? '')
+    if (req.headers.authorization === 'Bearer token-1') sendJson(res, 401, { error: 'revoked' })
+    else sendJson(res, 200, { ok: true })
+  })
+  const proxy = await startProxy(t, { routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const req = request(`${proxy.url}/api/poll`, { agent: false })
+  req.on('error', () => {})
+  req.end()
+  await eventually(() => sent.length === 1)
+  await sleep(200)
+  req.destroy()
+  // Past the new token's arrival.
+  await eventually(() => tokens.calls.length === 2)
+  await sleep(1500)
+  assert.deepEqual(sent, ['Bearer token-1'], 'a replay went out after its client had left')
+  assert.deepEqual(requestLines(proxy, '/api/poll').map(({ status, aborted }) => ({ status, aborted })), [{ status: 499, aborted: true }])
 })

@@ -27,7 +27,8 @@ export function requestEnded (request: FastifyRequest, reply: FastifyReply, metr
   // The kept copy of a replayable body goes back to the pool once the answer is out; a cut
   // exchange's copy is left to the garbage collector, as undici may still be reading it.
   if (finished) request.proxyState?.body?.release()
-  const status = finished || res.headersSent ? res.statusCode : NO_ANSWER_STATUS
+  // An answer queued behind another on a pipelined connection has no socket: its head never left.
+  const status = finished || (res.headersSent && res.socket !== null) ? res.statusCode : NO_ANSWER_STATUS
   const route = routeName(request)
   const url = request.url
   const query = url.indexOf('?')

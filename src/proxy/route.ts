@@ -32,6 +32,8 @@ export interface ProxyState {
   watched?: boolean
   /** The request in flight to the upstream. */
   exchange?: UpstreamExchange
+  /** The client's connection, held: Node detaches it from the request once the body is read. */
+  socket: Socket
 }
 
 declare module 'fastify' {
@@ -60,6 +62,11 @@ export const websocketConstraint = {
     const upgrade = req.headers.upgrade
     return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket' ? 'websocket' : undefined
   }
+}
+
+/** Whether the client's connection is gone with its answer unfinished. */
+function clientGone (reply: FastifyReply, socket: Socket): boolean {
+  return !reply.raw.writableFinished && (reply.raw.destroyed || socket.destroyed)
 }
 
 /** Upstream connections of one route: its own pool, certificates always verified. */
@@ -92,18 +99,22 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
 
   /** The websocket route's preHandler: the token is in hand before http-proxy builds the upstream handshake. */
   function preHandler (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
-    withToken((token) => { request.proxyState = { token, target: '', replayed: false }; done() }, done)
+    withToken((token) => { request.proxyState = { token, target: '', replayed: false, socket: request.raw.socket }; done() }, done)
   }
 
   /** Plain requests: the token is fetched here rather than in a preHandler, a hook stage fewer per request. */
   function handler (request: FastifyRequest, reply: FastifyReply): void {
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) abandon(request, reply)
-    })
+    const socket = request.raw.socket
+    // The answer closes when its connection does, unless it is queued behind another on a
+    // pipelined connection: then only the request closes. A request also closes, with its
+    // client still there, once its body has been read: the socket decides.
+    const onClose = (): void => {
+      if (clientGone(reply, socket)) abandon(request, reply, socket)
+    }
+    reply.raw.once('close', onClose)
+    request.raw.once('close', onClose)
     withToken((token) => {
-      // The client left while the token was on its way.
-      if (reply.raw.destroyed) return
-      const state: ProxyState = { token, target: upstreamPath(upstream, request.url), replayed: false }
+      const state: ProxyState = { token, target: upstreamPath(upstream, request.url), replayed: false, socket }
       if (request.body instanceof ReplayableBody) state.body = request.body
       request.proxyState = state
       if (request.body !== undefined) watch(request, reply, state)
@@ -120,9 +131,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   function watch (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
     if (state.watched === true) return
     state.watched = true
-    // Held from here: Node detaches the socket from the request once the answer is out.
-    const socket = request.raw.socket
-    watchExchange(request.raw, reply.raw, route.timeout, () => stalled(request, reply, socket))
+    watchExchange(request.raw, reply.raw, route.timeout, () => stalled(request, reply, state.socket))
   }
 
   /**
@@ -143,10 +152,10 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
    * The client is gone or cut off: the upstream request is ended with the body it reads, the
    * connection closed, and the request logged (fastify only logs answers that finish).
    */
-  function abandon (request: FastifyRequest, reply: FastifyReply, socket: Socket | null = request.raw.socket): void {
+  function abandon (request: FastifyRequest, reply: FastifyReply, socket: Socket): void {
     request.proxyState?.exchange?.abandon()
     if (request.body instanceof Readable) request.body.destroy()
-    socket?.destroy()
+    socket.destroy()
     requestEnded(request, reply, metrics)
   }
 
@@ -164,6 +173,8 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   }
 
   function forward (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
+    // The client left while the token (or a replay's new one) was on its way.
+    if (clientGone(reply, state.socket)) return
     const credential = broker.scheme.authorize(state.token, { method: request.method, url: upstream.origin + state.target })
     dispatcher.dispatch({
       origin: upstream.origin,
