@@ -15,6 +15,7 @@ import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
 import { requestEnded } from './proxy/request-log.js'
 import { createRouteDispatcher, registerRoute, websocketConstraint } from './proxy/route.js'
+import { pathOf } from './proxy/upstream.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
 
@@ -148,7 +149,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
   const prefixes = config.routes.map((r) => r.prefix).sort()
   app.setNotFoundHandler((request, reply) => {
-    sendError(request, reply, new RouteNotFoundError(request.url.split('?', 1)[0], prefixes.join(', ')))
+    sendError(request, reply, new RouteNotFoundError(pathOf(request.url), prefixes.join(', ')))
   })
   app.addHook('onResponse', (request, reply, done) => {
     requestEnded(request, reply, metrics)

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { BadRequestError, ClientKeyInvalidError, HostNotAllowedError, OriginNotAllowedError, UriTooLongError } from '../errors.js'
 import { routeOf } from './error-reply.js'
+import { pathOf } from './upstream.js'
 
 /** Longer request targets are refused (414) before any work. */
 export const MAX_URL_LENGTH = 8 * 1024
@@ -98,7 +99,7 @@ function hostAllowed (host: string, allowed: Set<string>): boolean {
  * upstream receives is always inside the route's base path.
  */
 function checkPath (url: string, prefix: string | undefined): string | undefined {
-  const path = url.split('?', 1)[0] as string
+  const path = pathOf(url)
   if (!SUSPECT_PATH.test(path)) return prefixProblem(path, prefix)
   const segments = path.split('/').slice(1)
   for (let i = 0; i < segments.length; i++) {

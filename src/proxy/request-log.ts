@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../admin/metrics.js'
 import { routeName } from './error-reply.js'
+import { pathOf } from './upstream.js'
 
 /** The status logged for a request whose client got no answer at all before the exchange was cut (nginx's "client closed request"). */
 export const NO_ANSWER_STATUS = 499
@@ -30,10 +31,7 @@ export function requestEnded (request: FastifyRequest, reply: FastifyReply, metr
   // An answer queued behind another on a pipelined connection has no socket: its head never left.
   const status = finished || (res.headersSent && res.socket !== null) ? res.statusCode : NO_ANSWER_STATUS
   const route = routeName(request)
-  const url = request.url
-  const query = url.indexOf('?')
-  // The path without its query, which may carry keys.
-  const line = { route, method: request.method, path: query === -1 ? url : url.slice(0, query), status, ms: Math.round(reply.elapsedTime * 10) / 10 }
+  const line = { route, method: request.method, path: pathOf(request.url), status, ms: Math.round(reply.elapsedTime * 10) / 10 }
   if (finished) request.log.info(line, 'request')
   else request.log.info({ ...line, aborted: true }, 'request')
   metrics.request(route ?? '', request.method, status, reply.elapsedTime / 1000)

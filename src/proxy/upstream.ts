@@ -20,6 +20,12 @@ export function upstreamTarget (upstream: string, prefix: string): UpstreamTarge
   }
 }
 
+/** The path of a request target, without its query (which may carry keys). */
+export function pathOf (url: string): string {
+  const query = url.indexOf('?')
+  return query === -1 ? url : url.slice(0, query)
+}
+
 /**
  * The upstream path and query of a local request target. The guards have
  * checked the path (prefix spelled literally, no dot-segments, no empty
@@ -29,8 +35,7 @@ export function upstreamTarget (upstream: string, prefix: string): UpstreamTarge
  * maps to the base path itself, or "/" at the upstream's root.
  */
 export function upstreamPath (target: UpstreamTarget, url: string): string {
-  const query = url.indexOf('?')
-  const path = query === -1 ? url : url.slice(0, query)
+  const path = pathOf(url)
   const mapped = (target.basePath + path.slice(target.prefixLength)) || '/'
-  return query === -1 ? mapped : mapped + url.slice(query)
+  return path.length === url.length ? mapped : mapped + url.slice(path.length)
 }
