@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { request, type IncomingMessage, type ServerResponse } from 'node:http'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { test } from 'node:test'
 import { clientCredentialsRoute, listen, sendJson, startProxy, tokenServer, type TestProxy } from './helpers.js'
 import { rawRequest } from './proxy-http-helpers.js'
@@ -17,6 +17,22 @@ function requestLines (proxy: TestProxy, path: string): Array<Record<string, unk
 async function eventually (ready: () => boolean, ms = 3000): Promise<void> {
   const until = Date.now() + ms
   while (!ready() && Date.now() < until) await sleep(20)
+}
+
+/** Sends GET /api/first and GET /api/second on one connection, pipelined; the answers are read and dropped. */
+function pipelineFirstAndSecond (proxy: TestProxy): Socket {
+  const socket = connect(proxy.port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.on('data', () => {})
+  socket.write('GET /api/first HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/second HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  return socket
+}
+
+/** An answer that never ends: its head at once, then a byte every 20 ms. */
+function trickle (res: ServerResponse): void {
+  res.flushHeaders()
+  const timer = setInterval(() => res.write('x'), 20)
+  res.once('close', () => clearInterval(timer))
 }
 
 for (const phase of ['before the answer', 'while a small answer is read']) {
@@ -55,9 +71,7 @@ test('a client that pipelines two endless downloads and leaves: both upstream re
     res.once('close', () => { closed[path] = true })
     res.writeHead(200, { 'content-type': 'application/octet-stream' })
     if (path === '/first') {
-      res.flushHeaders()
-      const timer = setInterval(() => res.write('x'), 20)
-      res.once('close', () => clearInterval(timer))
+      trickle(res)
       return
     }
     // Endless with backpressure: the proxy queues this answer behind the first, pauses it, and
@@ -70,10 +84,7 @@ test('a client that pipelines two endless downloads and leaves: both upstream re
     pump()
   })
   const proxy = await startProxy(t, { routes: { api: { upstream: upstream.url, timeout: 1000, auth: staticAuth } } })
-  const socket = connect(proxy.port, '127.0.0.1')
-  socket.on('error', () => {})
-  socket.on('data', () => {})
-  socket.write('GET /api/first HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/second HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  const socket = pipelineFirstAndSecond(proxy)
   await eventually(() => Object.keys(closed).length === 2)
   assert.deepEqual(Object.keys(closed).sort(), ['/first', '/second'], 'both requests reached the upstream')
   // Time for the first answer's head to reach the client and the second's to fill the queue.
@@ -127,9 +138,7 @@ test('a pipelined request still waiting for its upstream when the client leaves:
     res.once('close', () => { closed[path] = Date.now() })
     if (path === '/first') {
       res.writeHead(200, { 'content-type': 'application/octet-stream' })
-      res.flushHeaders()
-      const timer = setInterval(() => res.write('x'), 20)
-      res.once('close', () => clearInterval(timer))
+      trickle(res)
       return
     }
     // A long poll: a small answer after 5 s.
@@ -137,10 +146,7 @@ test('a pipelined request still waiting for its upstream when the client leaves:
     res.once('close', () => clearTimeout(timer))
   })
   const proxy = await startProxy(t, { routes: { api: { upstream: upstream.url, timeout: 30_000, auth: staticAuth } } })
-  const socket = connect(proxy.port, '127.0.0.1')
-  socket.on('error', () => {})
-  socket.on('data', () => {})
-  socket.write('GET /api/first HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/second HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  const socket = pipelineFirstAndSecond(proxy)
   await eventually(() => Object.keys(closed).length === 2)
   await sleep(300)
   const leftAt = Date.now()
