@@ -74,7 +74,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (statusCode >= 100 && statusCode < 200) return
     const res = this.res
     // The client is gone, or was answered already (a stalled upload): the upstream's answer is dropped.
-    if (res.destroyed || res.headersSent || this.request.raw.aborted) {
+    if (res.destroyed || res.headersSent || this.state.socket.destroyed) {
       this.finish(controller)
       return
     }
