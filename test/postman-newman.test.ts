@@ -8,13 +8,14 @@ import { startNetApi } from './fixtures/net-api.js'
 import { startNetFoundry } from './fixtures/netfoundry.js'
 import { startNetography } from './fixtures/netography.js'
 import { startVivacity } from './fixtures/vivacity.js'
-import { startProxy } from './helpers.js'
+import { startSeedProxy } from './seed-helpers.js'
 
 const COLLECTION_FILE = new URL('../config/postman/bearer-proxy.postman_collection.json', import.meta.url)
 const ENVIRONMENT_FILE = new URL('../config/postman/bearer-proxy.postman_environment.json', import.meta.url)
-/** The example configs whose routes the collection calls, one per seed API. */
+/** The config the README says to start the collection with. */
+const POSTMAN_CONFIG = new URL('../config/examples/postman.yaml', import.meta.url)
+/** The per-API example files whose routes it combines, one per folder of the collection. */
 const EXAMPLES = ['netography-api-key.yaml', 'net-api-oauth.yaml', 'netfoundry.yaml', 'vivacity.yaml']
-const PREFIXES = ['netography', 'net-api', 'netfoundry', 'vivacity']
 
 interface PostmanItem {
   name: string
@@ -41,12 +42,14 @@ function runNewman (options: NewmanRunOptions): Promise<NewmanRunSummary> {
   })
 }
 
-/** Routes of each example file, merged into one config, as a user would combine them. */
+const yamlRoutes = (file: URL): Record<string, { prefix?: string }> =>
+  (parseYaml(readFileSync(file, 'utf8')) as { routes: Record<string, { prefix?: string }> }).routes
+
+/** Routes of each per-API example file, merged into one config, as a user would combine them. */
 function exampleRoutes (): Record<string, unknown> {
   const routes: Record<string, unknown> = {}
   for (const file of EXAMPLES) {
-    const doc = parseYaml(readFileSync(new URL(`../config/examples/${file}`, import.meta.url), 'utf8')) as { routes: Record<string, unknown> }
-    for (const [name, route] of Object.entries(doc.routes)) {
+    for (const [name, route] of Object.entries(yamlRoutes(new URL(`../config/examples/${file}`, import.meta.url)))) {
       assert.ok(!(name in routes), `route ${name} defined twice`)
       routes[name] = route
     }
@@ -65,7 +68,12 @@ function injectedToken (emu: Emulator, method: string, path: string): string {
   return token
 }
 
-test('the collection itself carries no auth and targets {{baseUrl}}/<route prefix>', () => {
+test('postman.yaml holds exactly the routes of the per-API example files', () => {
+  assert.deepEqual(yamlRoutes(POSTMAN_CONFIG), exampleRoutes())
+})
+
+test('the collection itself carries no auth and targets {{baseUrl}}/<a route prefix of postman.yaml>', () => {
+  const prefixes = Object.entries(yamlRoutes(POSTMAN_CONFIG)).map(([name, route]) => route.prefix ?? `/${name}`)
   const collection = readJson(COLLECTION_FILE) as PostmanCollection
   assert.equal(collection.info.schema, 'https://schema.getpostman.com/json/collection/v2.1.0/collection.json')
   assert.deepEqual(collection.auth, { type: 'noauth' })
@@ -77,19 +85,19 @@ test('the collection itself carries no auth and targets {{baseUrl}}/<route prefi
     assert.equal(item.auth, undefined, item.name)
     assert.equal(item.request?.auth, undefined, item.name)
     assert.ok(!(item.request?.header ?? []).some((h) => h.key.toLowerCase() === 'authorization'), item.name)
-    const prefix = /^\{\{baseUrl\}\}\/([^/]+)\//.exec(item.request?.url.raw ?? '')?.[1]
-    assert.ok(prefix !== undefined && PREFIXES.includes(prefix), `${item.name}: ${item.request?.url.raw}`)
+    const path = /^\{\{baseUrl\}\}(\/.*)$/.exec(item.request?.url.raw ?? '')?.[1] ?? ''
+    assert.ok(prefixes.some((p) => path.startsWith(`${p}/`)), `${item.name}: ${item.request?.url.raw} has a route in postman.yaml`)
     assert.ok(item.event?.some((e) => e.listen === 'test' && e.script.exec.join('\n').includes('pm.response.to.have.status(200)')), `${item.name} has tests`)
   }
   const environment = readJson(ENVIRONMENT_FILE) as { values: Array<{ key: string, value: string, enabled?: boolean }> }
   assert.deepEqual(environment.values.filter((v) => v.key === 'baseUrl').map((v) => [v.value, v.enabled]), [['http://localhost:8080', true]])
 })
 
-test('newman runs the collection green through one proxy that authenticates to all four seed APIs', async (t) => {
+test('newman runs the collection green through one proxy, started from postman.yaml, that authenticates to all four seed APIs', async (t) => {
   const [netography, netApi, netfoundry, vivacity] = await Promise.all([startNetography(), startNetApi(), startNetFoundry(), startVivacity()])
   for (const emu of [netography, netApi, netfoundry, vivacity]) t.after(() => emu.close())
 
-  // The secrets the example files reference; the Netography upstream comes from the NETOSECRET.
+  // The variables postman.yaml references; the Netography upstream comes from the NETOSECRET.
   const env = {
     NETOSECRET: netography.credentials.netosecret,
     NET_API_URL: netApi.url,
@@ -104,7 +112,7 @@ test('newman runs the collection green through one proxy that authenticates to a
     VIVACITY_USERNAME: vivacity.credentials.username,
     VIVACITY_PASSWORD: vivacity.credentials.password
   }
-  const proxy = await startProxy(t, { routes: exampleRoutes() }, { env })
+  const proxy = await startSeedProxy(t, 'postman', env)
 
   const collection = readJson(COLLECTION_FILE) as PostmanCollection
   const items = requests(collection.item)

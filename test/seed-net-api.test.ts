@@ -61,7 +61,12 @@ test('net-api-oauth.yaml as shipped: the first request on a cold proxy gets the 
   assert.equal(answer.json?.data?.[0]?.email, 'jane@example.com')
   assert.equal(emu.calls(TOKEN), 1)
   assert.equal(emu.tokenRequests[0]?.headers['content-type'], 'application/x-www-form-urlencoded')
-  assert.equal(new URLSearchParams(emu.tokenRequests[0]?.body.toString('utf8')).get('grant_type'), 'client_credentials')
+  const form = new URLSearchParams(emu.tokenRequests[0]?.body.toString('utf8'))
+  assert.equal(form.get('grant_type'), 'client_credentials')
+  // The Net API documents client_id and client_secret as parameters of the token request body.
+  assert.equal(form.get('client_id'), emu.credentials.clientId)
+  assert.equal(form.get('client_secret'), emu.credentials.clientSecret)
+  assert.equal(emu.tokenRequests[0]?.headers.authorization, undefined)
   assert.equal(emu.requests.length, 1)
   assert.equal(emu.requests[0]?.path, '/v1/users')
   assert.equal(bearerOf(emu.requests[0]), emu.issuedAccessTokens()[0])
