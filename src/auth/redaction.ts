@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto'
 import type { AuthConfig } from '../config/schema.js'
 import { referencedSecretsIn } from '../config/secrets.js'
 
@@ -231,4 +232,16 @@ export function authSecrets (config: AuthConfig): string[] {
  */
 function isPlainAddress (value: string): boolean {
   return /^https?:\/\/[^\s@?#]+$/i.test(value) && URL.canParse(value)
+}
+
+/** Keyed per process: a fingerprint tells tokens apart within one run and says nothing about them. */
+const FINGERPRINT_KEY = randomBytes(32)
+
+/**
+ * 8 hex digits of an HMAC-SHA256 of `value` under a key drawn at start and
+ * never shown: unlike a plain hash, it cannot be brute-forced back to a short
+ * static key, and it changes from one process run to the next.
+ */
+export function fingerprint (value: string): string {
+  return createHmac('sha256', FINGERPRINT_KEY).update(value).digest('hex').slice(0, 8)
 }
