@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { ProxyApp } from '../app.js'
 import type { TokenBroker } from '../auth/broker.js'
+import { fingerprint } from '../auth/redaction.js'
 
 /** /readyz waits at most this long for a route's first token. */
 const READY_WAIT_MS = 5000
@@ -17,7 +17,7 @@ export interface RouteView {
   expiresIn: number | null
   lastRefresh: string | null
   lastError: string | null
-  /** First 8 hex digits of the token's SHA-256: tells tokens apart, reveals nothing. */
+  /** 8 hex digits of an HMAC of the token under a per-process random key: tells tokens apart, reveals nothing. */
   fingerprint: string | null
 }
 
@@ -83,6 +83,6 @@ function routeView (name: string, prefix: string, upstream: string, auth: string
     expiresIn: finite ? Math.round(((status.expiresAt as number) - now) / 1000) : null,
     lastRefresh: status.lastRefreshAt === undefined ? null : new Date(status.lastRefreshAt).toISOString(),
     lastError: status.lastError ?? null,
-    fingerprint: status.token === undefined ? null : createHash('sha256').update(status.token.accessToken).digest('hex').slice(0, 8)
+    fingerprint: status.token === undefined ? null : fingerprint(status.token.accessToken)
   }
 }

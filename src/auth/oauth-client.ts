@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { clientAuthMethod, type OAuthConfig } from '../config/schema.js'
 import { privateSigningKey, secretSigningKey, type SigningKey } from './keys.js'
+import { authSecrets, Redactor } from './redaction.js'
 import type { TokenResponse } from './token.js'
 import { requestToken } from './token-endpoint.js'
 
@@ -16,13 +17,14 @@ const CLIENT_ASSERTION_TTL = 60
  */
 export interface OAuthClient {
   readonly endpoint: string
-  readonly secrets: readonly string[]
+  /** Every secret of the route's auth block, in every encoding (built once). */
+  readonly secrets: Redactor
   grant (params: Record<string, string>, signal: AbortSignal): Promise<TokenResponse>
 }
 
-export function createOAuthClient (config: OAuthConfig, where: string): OAuthClient {
+/** `secrets`: when the scheme passes a config it has trimmed, those of the whole auth block. */
+export function createOAuthClient (config: OAuthConfig, where: string, secrets = Redactor.of(authSecrets(config))): OAuthClient {
   const method = clientAuthMethod(config)
-  const secrets = [config.clientSecret].filter((s): s is string => s !== undefined)
   let assertionKey: SigningKey | undefined
   if (method === 'private_key_jwt') assertionKey = privateSigningKey(config.privateKey ?? '', config.type === 'jwt_bearer' ? undefined : config.alg, `${where}.privateKey`)
   if (method === 'client_secret_jwt') assertionKey = secretSigningKey(config.clientSecret ?? '', config.type === 'jwt_bearer' ? undefined : config.alg)

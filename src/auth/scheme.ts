@@ -1,3 +1,4 @@
+import type { Redactor } from './redaction.js'
 import type { TokenResponse, TokenSet } from './token.js'
 
 /** The request a credential is being attached to (DPoP-style schemes sign it). */
@@ -15,8 +16,12 @@ export interface AuthScheme {
   readonly type: string
   /** Token endpoint URL, shared budget key; undefined when no request is made. */
   readonly endpoint: string | undefined
-  /** Configured secret values, stripped from any message built from an answer. */
-  readonly secrets: readonly string[]
+  /**
+   * The route's secrets in every encoding a token endpoint may echo them,
+   * built once when the scheme is made; stripped from any message built from
+   * an answer.
+   */
+  readonly secrets: Redactor
   /** Obtain a new token with the scheme's own credentials. */
   obtain (signal: AbortSignal): Promise<TokenResponse>
   /** Renew with a refresh token (RFC 6749 §6), when the scheme can. */

@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici'
 import type { TokenResponse } from './token.js'
 import { parseSeconds } from './token.js'
+import type { Redactor } from './redaction.js'
 import { TokenError } from './token-error.js'
 
 /** Token answers larger than this are not tokens. */
@@ -28,8 +29,13 @@ export interface TokenRequest {
   headers?: Record<string, string>
   /** ms; covers connecting, waiting for headers and reading the body. */
   timeout: number
-  /** Values to strip from any message built from the endpoint's answer. */
-  secrets: readonly string[]
+  /** The scheme's secrets, stripped from any message built from the endpoint's answer. */
+  secrets: Redactor
+  /**
+   * Secrets of this request alone that the body's credential fields do not
+   * show (a refresh token placed in a custom field); stripped like `secrets`.
+   */
+  requestSecrets?: readonly string[]
   fields?: ResponseFields
   signal?: AbortSignal
   dispatcher?: Dispatcher
@@ -41,8 +47,6 @@ const defaultDispatcher = new Agent({ connect: { rejectUnauthorized: true }, kee
 /** POSTs to a token endpoint and parses the answer (RFC 6749 §5.1 / §5.2 and look-alikes). */
 export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
   const fields = req.fields ?? OAUTH_FIELDS
-  // Whatever credential this request carries must not come back in a message, even if the endpoint echoes it.
-  req = { ...req, secrets: [...req.secrets, ...credentialValues(req.body), ...Object.values(req.headers ?? {})] }
   const body = req.encoding === 'json' ? JSON.stringify(req.body) : formEncode(req.body)
   const signal = req.signal === undefined ? AbortSignal.timeout(req.timeout) : AbortSignal.any([req.signal, AbortSignal.timeout(req.timeout)])
   let status: number
@@ -67,9 +71,35 @@ export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
     text = await readLimited(res.body, MAX_TOKEN_RESPONSE_BYTES)
   } catch (err) {
     const reason = signal.aborted ? `no answer within ${req.timeout} ms` : describeNetworkError(err)
-    throw new TokenError('unavailable', `token endpoint ${origin(req.url)}: ${reason}`, { cause: err })
+    throw new TokenError('unavailable', requestRedactor(req).redact(`token endpoint ${origin(req.url)}: ${reason}`), { cause: err })
   }
-  return parseTokenAnswer(status, headers, text, req, fields)
+  try {
+    return parseTokenAnswer(status, headers, text, req, fields)
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err
+    // Every message goes through here: a URL path or an echo may carry any secret, in any encoding.
+    const redactor = requestRedactor(req)
+    throw new TokenError(err.kind, redactor.redact(err.message), {
+      status: err.status,
+      ...(err.oauthError === undefined ? {} : { oauthError: redactor.redact(err.oauthError) }),
+      ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs })
+    })
+  }
+}
+
+/**
+ * The scheme's secrets plus what this request carried: the credential fields
+ * of its body (the refresh token sent, a signed assertion and its parts) and
+ * its header values (the Basic header as sent, and its base64 alone). Built
+ * only when a message needs cleaning.
+ */
+function requestRedactor (req: TokenRequest): Redactor {
+  const values = [...credentialValues(req.body), ...(req.requestSecrets ?? [])]
+  for (const [name, value] of Object.entries(req.headers ?? {})) {
+    values.push(value)
+    if (name.toLowerCase() === 'authorization') values.push(value.replace(/^\S+ +/, ''))
+  }
+  return req.secrets.with(values)
 }
 
 function parseTokenAnswer (status: number, headers: Record<string, string | string[] | undefined>, text: string, req: TokenRequest, fields: ResponseFields): TokenResponse {
@@ -87,7 +117,8 @@ function parseTokenAnswer (status: number, headers: Record<string, string | stri
   if (status >= 400 || (status < 300 && isRecord(json) && json[fields.accessToken] === undefined && typeof json.error === 'string')) {
     const { oauthError, description } = describeErrorBody(json)
     const detail = [oauthError, description].filter(Boolean).join(': ')
-    const message = redact(`${detail === '' ? 'refused' : detail} (HTTP ${status})`, req.secrets)
+    // The endpoint's own words go to the client (SPEC "TOKEN_REJECTED"); requestToken removes the secrets.
+    const message = `${detail === '' ? 'refused' : detail} (HTTP ${status})`
     throw new TokenError('rejected', message, { status, ...(oauthError === undefined ? {} : { oauthError }) })
   }
   if (status < 200 || status >= 300) {
@@ -140,17 +171,17 @@ function describeErrorBody (json: unknown): { oauthError?: string, description?:
 /** Body fields that carry credentials in RFC 6749 / 7523 requests and their look-alikes. */
 const CREDENTIAL_FIELDS = new Set(['password', 'client_secret', 'refresh_token', 'assertion', 'client_assertion', 'jwt', 'code', 'code_verifier'])
 
-function credentialValues (body: Record<string, unknown>): string[] {
-  return Object.entries(body).filter(([k, v]) => CREDENTIAL_FIELDS.has(k) && typeof v === 'string').map(([, v]) => v as string)
-}
+const JWS_COMPACT = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/
 
-/** Replaces every configured secret in a message; also caps its length. */
-export function redact (text: string, secrets: readonly string[]): string {
-  let out = text
-  for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join('[redacted]')
+function credentialValues (body: Record<string, unknown>): string[] {
+  const values: string[] = []
+  for (const [key, value] of Object.entries(body)) {
+    if (!CREDENTIAL_FIELDS.has(key) || typeof value !== 'string') continue
+    values.push(value)
+    // A JWT's claims and signature may be echoed apart from the whole (its header is the same for every JWT).
+    if (JWS_COMPACT.test(value)) values.push(...value.split('.').slice(1))
   }
-  return out.length > 300 ? `${out.slice(0, 300)}…` : out
+  return values
 }
 
 /** `Retry-After` in seconds or as an HTTP-date, to ms from now. */

@@ -1,6 +1,7 @@
 import type { AuthConfigOf } from '../../config/schema.js'
 import { privateSigningKey, secretSigningKey } from '../keys.js'
 import { createOAuthClient, signAssertion } from '../oauth-client.js'
+import { authSecrets, Redactor } from '../redaction.js'
 import { bearer, type AuthScheme } from '../scheme.js'
 import { refreshWith } from './refresh-token.js'
 
@@ -16,12 +17,12 @@ export function jwtBearerScheme (config: AuthConfigOf<'jwt_bearer'>, where: stri
     ? privateSigningKey(config.privateKey, config.alg, `${where}.privateKey`)
     : secretSigningKey(config.secret ?? '', config.alg)
   // The assertion key is not a client-authentication key: client auth here is by secret or none.
-  const client = createOAuthClient({ ...config, privateKey: undefined }, where)
+  const client = createOAuthClient({ ...config, privateKey: undefined }, where, Redactor.of(authSecrets(config)))
   const claims: Record<string, unknown> = { aud: config.tokenUrl, ...(config.clientId === undefined ? {} : { iss: config.clientId, sub: config.clientId }), ...config.claims }
   return {
     type: 'jwt_bearer',
     endpoint: client.endpoint,
-    secrets: [...client.secrets, ...(config.secret === undefined ? [] : [config.secret])],
+    secrets: client.secrets,
     obtain: async (signal) => client.grant({ grant_type: JWT_BEARER_GRANT, assertion: await signAssertion(key, claims, config.assertionTtl) }, signal),
     refresh: refreshWith(client),
     authorize: bearer

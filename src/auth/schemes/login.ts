@@ -1,4 +1,5 @@
 import type { AuthConfigOf } from '../../config/schema.js'
+import { authSecrets, Redactor } from '../redaction.js'
 import type { AuthScheme } from '../scheme.js'
 import { requestToken, type ResponseFields } from '../token-endpoint.js'
 
@@ -12,7 +13,7 @@ const REFRESH_PLACEHOLDER = '{{refresh_token}}'
 export function loginScheme (config: AuthConfigOf<'login'>): AuthScheme {
   const fields: ResponseFields = config.response
   // Every configured body value may be a credential; keep them all out of messages.
-  const secrets = [...stringValues(config.body), ...stringValues(config.headers)]
+  const secrets = Redactor.of([...stringValues(config.body), ...stringValues(config.headers), ...authSecrets(config)])
   const header = config.header
   const prefix = config.scheme === '' ? '' : `${config.scheme} `
   const refresh = config.refresh
@@ -30,7 +31,9 @@ export function loginScheme (config: AuthConfigOf<'login'>): AuthScheme {
             body: substitute(refresh.body, refreshToken) as Record<string, unknown>,
             headers: config.headers,
             timeout: config.timeout,
-            secrets: [...secrets, refreshToken],
+            secrets,
+            // Wherever the refresh body puts it, not only in a `refresh_token` field.
+            requestSecrets: [refreshToken],
             fields,
             signal
           })

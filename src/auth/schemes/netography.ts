@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
 import type { AuthConfigOf } from '../../config/schema.js'
+import { authSecrets, Redactor } from '../redaction.js'
 import { bearer, type AuthScheme } from '../scheme.js'
 import { requestToken } from '../token-endpoint.js'
 import { netographyBase } from './netosecret.js'
@@ -16,7 +17,8 @@ export function netographyScheme (config: AuthConfigOf<'netography'>): AuthSchem
   const secret = config.netosecret
   const base = netographyBase(secret)
   const key = new TextEncoder().encode(secret.sharedsecret)
-  const secrets = [secret.sharedsecret, secret.appkey]
+  // The shared secret and app key; the request JWT of each call is added when a message is cleaned.
+  const secrets = Redactor.of(authSecrets(config))
   const tokenUrl = `${base}/api/v1/auth/token`
   return {
     type: 'netography',

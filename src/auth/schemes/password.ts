@@ -9,7 +9,7 @@ export function passwordScheme (config: AuthConfigOf<'password'>, where: string)
   return {
     type: 'password',
     endpoint: client.endpoint,
-    secrets: [...client.secrets, config.password],
+    secrets: client.secrets,
     obtain: (signal) => client.grant({ grant_type: 'password', username: config.username, password: config.password }, signal),
     refresh: refreshWith(client),
     authorize: bearer

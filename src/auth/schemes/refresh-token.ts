@@ -19,7 +19,7 @@ export function refreshTokenScheme (config: AuthConfigOf<'refresh_token'>, where
   return {
     type: 'refresh_token',
     endpoint: client.endpoint,
-    secrets: [...client.secrets, config.refreshToken],
+    secrets: client.secrets,
     obtain: (signal) => refresh(config.refreshToken, signal),
     refresh,
     authorize: bearer

@@ -1,4 +1,5 @@
 import type { AuthConfigOf } from '../../config/schema.js'
+import { authSecrets, Redactor } from '../redaction.js'
 import type { AuthScheme } from '../scheme.js'
 
 /** A fixed API key: no token request, never expires, any header and scheme word. */
@@ -7,7 +8,7 @@ export function staticScheme (config: AuthConfigOf<'static'>): AuthScheme {
   return {
     type: 'static',
     endpoint: undefined,
-    secrets: [config.token],
+    secrets: Redactor.of(authSecrets(config)),
     obtain: async () => ({ accessToken: config.token, expiresIn: Infinity }),
     authorize: () => [config.header, value]
   }
