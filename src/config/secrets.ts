@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 
-/** `${env:NAME}`, `${file:PATH}` and `${NAME}` (= `${env:NAME}`) inside any string value. */
-const REFERENCE = /\$\{(?:(env|file):)?([^}]*)\}/g
+/**
+ * `${env:NAME}`, `${file:PATH}` and `${NAME}` (= `${env:NAME}`) inside any
+ * string value. Any other `${kind:...}` is matched too, so that a reference
+ * of a kind this version does not know is an error, not an odd variable name.
+ */
+const REFERENCE = /\$\{(?:([A-Za-z][A-Za-z0-9_-]*):)?([^}]*)\}/g
 
 export interface SecretSource {
   env: NodeJS.ProcessEnv
@@ -42,6 +46,11 @@ function resolveString (text: string, source: SecretSource, issues: string[], pa
         issues.push(`${where}: cannot read secret file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
         return ''
       }
+    }
+    if (kind !== undefined && kind !== 'env') {
+      // Only the kind is named: the rest may be a secret's address or the secret itself.
+      issues.push(`${where}: unknown secret reference kind "${kind}" (use \${env:NAME} or \${file:PATH})`)
+      return ''
     }
     const found = source.env[name]
     if (found === undefined) {
