@@ -22,8 +22,17 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or config error`
 
 const COMMANDS = new Set(['serve', 'check', 'token', 'demo'])
 
-/** A usage mistake: exit code 2, with the usage text. */
-class UsageError extends Error {}
+/** A usage mistake: exit code 2, with the usage text unless the message says all there is to say. */
+class UsageError extends Error {
+  readonly showUsage: boolean
+  constructor (message: string, options: { showUsage?: boolean } = {}) {
+    super(message)
+    this.showUsage = options.showUsage ?? true
+  }
+}
+
+/** pino's levels, most severe first, and `silent`. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 interface Output {
   out: (line: string) => void
@@ -47,7 +56,7 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
       }
     })
   } catch (err) {
-    io.err(`bearer-proxy: ${(err as Error).message}\n\n${USAGE}`)
+    io.err(`bearer-proxy: ${argumentMistake(err as Error & { code?: string })}\n\n${USAGE}`)
     return 2
   }
   const { values, positionals } = args
@@ -63,10 +72,11 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
   try {
     if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"`)
     const port = values.port === undefined ? undefined : parsePort(values.port)
+    const level = values['log-level'] === undefined ? undefined : parseLevel(values['log-level'])
     switch (command) {
       case 'serve':
         noExtra(rest)
-        return await serve(configPath(values.config), { host: values.host, port, level: values['log-level'], pretty: values.pretty }, io)
+        return await serve(configPath(values.config), { host: values.host, port, level, pretty: values.pretty }, io)
       case 'check':
         noExtra(rest)
         return await check(loadConfigFile(configPath(values.config)), io)
@@ -78,11 +88,11 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
       }
       default:
         noExtra(rest)
-        return await demo({ port, level: values['log-level'], pretty: values.pretty ?? process.stdout.isTTY }, io)
+        return await demo({ port, level, pretty: values.pretty ?? process.stdout.isTTY }, io)
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.err(`bearer-proxy: ${err.message}\n\n${USAGE}`)
+      io.err(err.showUsage ? `bearer-proxy: ${err.message}\n\n${USAGE}` : `bearer-proxy: ${err.message}`)
       return 2
     }
     if (err instanceof ConfigError) {
@@ -163,7 +173,7 @@ async function check (config: Config, io: Output): Promise<number> {
 
 async function printToken (config: Config, name: string, io: Output): Promise<number> {
   const route = config.routes.find((r) => r.name === name)
-  if (route === undefined) throw new UsageError(`no route "${name}"; routes: ${config.routes.map((r) => r.name).join(', ')}`)
+  if (route === undefined) throw new UsageError(`no route "${name}"; routes: ${config.routes.map((r) => r.name).join(', ')}`, { showUsage: false })
   const { brokers } = createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
   const broker = brokers.get(name)
   try {
@@ -196,6 +206,21 @@ function parsePort (text: string): number {
   const port = Number(text)
   if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not "${text}"`)
   return port
+}
+
+function parseLevel (text: string): string {
+  if (!(LOG_LEVELS as readonly string[]).includes(text)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}; not "${text}"`)
+  return text
+}
+
+/**
+ * parseArgs' own words, except for an unknown option: its advice on "--"
+ * suits no command here and ends on an unbalanced quote.
+ */
+function argumentMistake (err: Error & { code?: string }): string {
+  if (err.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return err.message
+  const option = /^Unknown option '(.*?)'\./.exec(err.message)?.[1]
+  return option === undefined ? (err.message.split('. ')[0] ?? err.message) : `unknown option "${option}"`
 }
 
 function noExtra (rest: string[]): void {

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import pinoPretty from 'pino-pretty'
 
 /**
  * A fixed list, compiled once at start-up: never built from user input.
@@ -15,6 +16,16 @@ export interface LoggerSettings {
   pretty?: boolean
   /** Where lines go; tests pass a sink. Default: stdout. */
   destination?: NodeJS.WritableStream
+  /** Colour in pretty lines. Default: only when stdout is a terminal and NO_COLOR is not set. */
+  colour?: boolean
+}
+
+/**
+ * Colour only for a person at a terminal: never into a pipe or a file, and
+ * never when NO_COLOR is set to anything but "" (https://no-color.org).
+ */
+export function colourWanted (stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  return stream.isTTY === true && (env.NO_COLOR ?? '') === '' && env.TERM !== 'dumb'
 }
 
 export function createLogger (settings: LoggerSettings = {}): Logger {
@@ -24,9 +35,26 @@ export function createLogger (settings: LoggerSettings = {}): Logger {
     base: { pid: process.pid }
   }
   if (settings.pretty === true) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } })
+    // Formatted in this thread, after redaction: a transport's worker never sees a terminal, so could not tell.
+    const prettify = pinoPretty.prettyFactory({
+      colorize: settings.colour ?? colourWanted(process.stdout),
+      // One line per event, as in JSON: fields inline, and `err` as JSON too rather than an indented stack.
+      singleLine: true,
+      errorLikeObjectKeys: [],
+      messageFormat: oneLineMessage,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname'
+    })
+    const out = settings.destination ?? pino.destination({ dest: 1, sync: true })
+    return pino(options, { write: (line: string) => { out.write(prettify(line)) } })
   }
   return pino(options, (settings.destination ?? coalescedStdout()) as DestinationStream)
+}
+
+/** A message on one line, without control characters (a terminal would act on escape sequences). */
+function oneLineMessage (log: Record<string, unknown>, messageKey: string): string {
+  const message = log[messageKey]
+  return typeof message === 'string' ? message.replace(/\s*\p{Cc}+\s*/gu, ' ').trim() : ''
 }
 
 /** Pending lines are written at once past this many characters. */

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { parse as parseYaml } from 'yaml'
+import { LineCounter, parse as parseYaml, YAMLError } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { netographyBase } from '../auth/schemes/netosecret.js'
@@ -23,14 +23,31 @@ export function loadConfigFile (file: string, env: NodeJS.ProcessEnv = process.e
     throw new ConfigError([`config: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`])
   }
   let raw: unknown
+  const lines = new LineCounter()
   try {
     // YAML 1.2 is a superset of JSON, so one parser reads both.
-    raw = parseYaml(text, { prettyErrors: false })
+    // No prettyErrors: those quote the offending line, which may hold a secret.
+    raw = parseYaml(text, { prettyErrors: false, lineCounter: lines })
   } catch (err) {
-    const line = (err as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line
-    throw new ConfigError([`config: ${file}${line !== undefined ? ` line ${line}` : ''} is not valid YAML or JSON`])
+    throw new ConfigError([syntaxIssue(file, text, lines, err)])
   }
   return parseConfig(raw, { env, baseDir: dirname(file) })
+}
+
+/** `config: FILE line L, column C: not valid YAML or JSON (reason)`, on one line and without the file's text. */
+function syntaxIssue (file: string, text: string, lines: LineCounter, err: unknown): string {
+  if (!(err instanceof YAMLError)) return `config: ${file} is not valid YAML or JSON`
+  const offset = err.pos[0]
+  const { line, col } = lines.linePos(offset)
+  const where = `config: ${file} line ${line}, column ${col}: not valid YAML or JSON`
+  // The common slip: in a flow collection `{ }` or `[ ]`, an unquoted `${` opens a nested mapping.
+  if (text[offset] === '{' && text[offset - 1] === '$') {
+    return `${where}: a \${...} reference inside { } or [ ] must be quoted, e.g. token: "\${env:NAME}"`
+  }
+  if (err.code === 'MULTIPLE_DOCS') return `${where} (more than one document; a config file holds one)`
+  // What follows ": " in a few of the parser's messages (a bad escape, a block scalar header) is the file's text.
+  const reason = err.code === 'BAD_DQ_ESCAPE' ? 'invalid escape sequence in a double-quoted string' : (err.message.split(/: |\n/)[0] ?? err.code)
+  return `${where} (${reason})`
 }
 
 /** Validates an already parsed config object; used for files and for the embedded demo. */
@@ -45,7 +62,11 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
   const { routes, ...rest } = result.data
   // Like ${file:...} references, a relative stateDir belongs to the config file's folder.
-  if (rest.stateDir !== undefined) rest.stateDir = resolve(source.baseDir ?? process.cwd(), rest.stateDir)
+  if (rest.stateDir !== undefined) {
+    rest.stateDir = resolve(source.baseDir ?? process.cwd(), rest.stateDir)
+    const issue = stateDirIssue(rest.stateDir)
+    if (issue !== undefined) throw new ConfigError([`stateDir: ${issue}`])
+  }
   const list: RouteConfig[] = Object.entries(routes).map(([name, route]) => ({
     ...route,
     name,
@@ -54,6 +75,32 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
     upstream: route.upstream ?? (route.auth.type === 'netography' ? netographyBase(route.auth.netosecret) : '')
   }))
   return { ...rest, routes: list }
+}
+
+/**
+ * Why a folder cannot hold tokens, or undefined. Tokens there are trusted
+ * when read back and written through its entries, so nobody but this user
+ * may change it: not other users through the mode bits, nor another owner
+ * (who could chmod it). A missing folder is fine: the store creates it 0700.
+ */
+export function stateDirIssue (dir: string): string | undefined {
+  // Windows has neither these mode bits nor uids; its ACLs are left to the user.
+  if (process.platform === 'win32') return undefined
+  let stat
+  try {
+    stat = statSync(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return code === 'ENOENT' ? undefined : `cannot inspect ${dir} (${code ?? 'error'})`
+  }
+  if (!stat.isDirectory()) return `${dir} is not a directory`
+  const uid = process.getuid?.()
+  if (uid !== undefined && stat.uid !== uid) return `${dir} belongs to another user (uid ${stat.uid}, not ${uid}); use a folder of your own, mode 0700`
+  if ((stat.mode & 0o022) !== 0) {
+    const mode = (stat.mode & 0o7777).toString(8).padStart(4, '0')
+    return `${dir} may be written by other users (mode ${mode}); make it 0700: chmod 700 ${dir}`
+  }
+  return undefined
 }
 
 function formatIssues (issues: z.core.$ZodIssue[]): string[] {

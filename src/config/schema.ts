@@ -8,16 +8,32 @@ import { decodeNetosecret } from '../auth/schemes/netosecret.js'
 
 const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
-function isHttpUrl (value: string): boolean {
+/** The URL when `value` is an absolute http(s) URL, else undefined: never throws, and no scheme is guessed. */
+export function parseHttpUrl (value: string): URL | undefined {
+  let url: URL
   try {
-    const url = new URL(value)
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== ''
+    url = new URL(value)
   } catch {
-    return false
+    return undefined
   }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' ? url : undefined
 }
 
-const httpUrl = z.string().refine(isHttpUrl, 'must be an absolute http(s) URL')
+/**
+ * Every URL of the config goes through here, so code past the schema may call
+ * `new URL()` on it. `abort` stops later checks on the same value: zod runs
+ * them even after one failed, and checks that parse the URL must not see a
+ * value that is none.
+ */
+const httpUrl = z.string().refine((v) => parseHttpUrl(v) !== undefined, { message: 'must be an absolute http(s) URL', abort: true })
+
+/** Why a valid http(s) URL cannot be a base the proxy sends to, or undefined. */
+function baseUrlIssue (url: URL): string | undefined {
+  if (url.search !== '' || url.hash !== '') return 'must not carry a query or fragment'
+  // It is shown in logs and /routes; credentials belong in `auth`.
+  if (url.username !== '' || url.password !== '') return 'must not carry user:password (put credentials in auth)'
+  return undefined
+}
 const nonEmpty = z.string().min(1, 'must not be empty')
 const positiveMs = z.number().int().positive()
 
@@ -139,11 +155,11 @@ const prefix = z.string()
 const routeSchema = z.strictObject({
   prefix: prefix.optional(),
   /** Optional only for `netography`, whose secret names the API. */
-  upstream: httpUrl
-    .refine((u) => { const url = new URL(u); return url.search === '' && url.hash === '' }, 'must not carry a query or fragment')
-    // It is shown in logs and /routes; credentials belong in `auth`.
-    .refine((u) => { const url = new URL(u); return url.username === '' && url.password === '' }, 'must not carry user:password (put credentials in auth)')
-    .optional(),
+  upstream: httpUrl.superRefine((u, ctx) => {
+    const url = parseHttpUrl(u)
+    const issue = url === undefined ? undefined : baseUrlIssue(url)
+    if (issue !== undefined) ctx.addIssue({ code: 'custom', message: issue })
+  }).optional(),
   /** Upstream statuses that mean "token rejected": drop the token, get a new one, replay once. */
   retryOn: z.array(z.number().int().min(400).max(599)).default([401]),
   /** Upstream response timeout, ms. */
@@ -152,6 +168,12 @@ const routeSchema = z.strictObject({
 }).superRefine((route, ctx) => {
   if (route.upstream === undefined && route.auth.type !== 'netography') ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'is required' })
   const auth = route.auth
+  if (auth.type === 'netography') {
+    // The secret's url is the base of its token endpoints (and the default upstream): held to the upstream's rules.
+    const url = parseHttpUrl(auth.netosecret.url)
+    const issue = url === undefined ? 'must be an absolute http(s) URL' : baseUrlIssue(url)
+    if (issue !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'netosecret'], message: `"url" ${issue}` })
+  }
   if (auth.type === 'client_credentials' || auth.type === 'password' || auth.type === 'refresh_token' || auth.type === 'jwt_bearer') {
     for (const [key, message] of clientAuthIssues(auth)) ctx.addIssue({ code: 'custom', path: ['auth', key], message })
   }

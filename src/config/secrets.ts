@@ -1,8 +1,15 @@
-import { readFileSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs'
 import { resolve } from 'node:path'
 
-/** `${env:NAME}`, `${file:PATH}` and `${NAME}` (= `${env:NAME}`) inside any string value. */
-const REFERENCE = /\$\{(?:(env|file):)?([^}]*)\}/g
+/**
+ * `${env:NAME}`, `${file:PATH}` and `${NAME}` (= `${env:NAME}`) inside any
+ * string value. Any other `${kind:...}` is matched too, so that a reference
+ * of a kind this version does not know is an error, not an odd variable name.
+ */
+const REFERENCE = /\$\{(?:([A-Za-z][A-Za-z0-9_-]*):)?([^}]*)\}/g
+
+/** The largest secret file read; a certificate bundle fits with room to spare. */
+export const MAX_SECRET_FILE_BYTES = 1024 * 1024
 
 export interface SecretSource {
   env: NodeJS.ProcessEnv
@@ -16,7 +23,7 @@ export interface SecretSource {
  * or file, never a value.
  */
 export function resolveSecrets (value: unknown, source: SecretSource, issues: string[], path: string[] = []): unknown {
-  if (typeof value === 'string') return rememberReferences(value, resolveString(value, source, issues, path))
+  if (typeof value === 'string') return resolveString(value, source, issues, path)
   if (Array.isArray(value)) return value.map((v, i) => resolveSecrets(v, source, issues, [...path, String(i)]))
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
@@ -35,21 +42,86 @@ function resolveString (text: string, source: SecretSource, issues: string[], pa
       return ''
     }
     if (kind === 'file') {
-      const file = resolve(source.baseDir, name)
-      try {
-        return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
-      } catch (err) {
-        issues.push(`${where}: cannot read secret file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+      const read = readSecretFile(resolve(source.baseDir, name))
+      if ('problem' in read) {
+        issues.push(`${where}: ${read.problem}`)
         return ''
       }
+      return remember(read.text.replace(/\r?\n$/, ''))
+    }
+    if (kind !== undefined && kind !== 'env') {
+      // Only the kind is named: the rest may be a secret's address or the secret itself.
+      issues.push(`${where}: unknown secret reference kind "${kind}" (use \${env:NAME} or \${file:PATH})`)
+      return ''
     }
     const found = source.env[name]
     if (found === undefined) {
       issues.push(`${where}: environment variable ${name} is not set`)
       return ''
     }
-    return found
+    return remember(found)
   })
+}
+
+/**
+ * The text of a secret file, or why it cannot be one. Only a regular file of
+ * at most MAX_SECRET_FILE_BYTES is read: a FIFO or a device would block the
+ * start or a reload (the event loop waits on these synchronous reads) or
+ * never end. The path is checked before it is opened, since opening some
+ * devices does something, and the opened file again (non-blocking), in case
+ * the path changed in between.
+ */
+export function readSecretFile (file: string): { text: string } | { problem: string } {
+  const cannot = (err: unknown): { problem: string } => ({ problem: `cannot read secret file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` })
+  try {
+    const refused = notReadable(file, statSync(file))
+    if (refused !== undefined) return { problem: refused }
+  } catch (err) {
+    return cannot(err)
+  }
+  let fd: number
+  try {
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+  } catch (err) {
+    return cannot(err)
+  }
+  try {
+    const refused = notReadable(file, fstatSync(fd))
+    if (refused !== undefined) return { problem: refused }
+    const chunks: Buffer[] = []
+    let total = 0
+    // Bounded by the size limit, whatever the file grows to while it is read.
+    while (total <= MAX_SECRET_FILE_BYTES) {
+      const chunk = Buffer.alloc(64 * 1024)
+      const n = readSync(fd, chunk, 0, chunk.length, null)
+      if (n === 0) return { text: Buffer.concat(chunks, total).toString('utf8') }
+      chunks.push(chunk.subarray(0, n))
+      total += n
+    }
+    return { problem: tooLarge(file) }
+  } catch (err) {
+    return cannot(err)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function notReadable (file: string, stat: Stats): string | undefined {
+  if (!stat.isFile()) return `secret file ${file} is ${kindOf(stat)}, not a regular file`
+  if (stat.size > MAX_SECRET_FILE_BYTES) return tooLarge(file)
+  return undefined
+}
+
+function tooLarge (file: string): string {
+  return `secret file ${file} is larger than ${MAX_SECRET_FILE_BYTES / 1024 / 1024} MiB`
+}
+
+function kindOf (stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory'
+  if (stat.isFIFO()) return 'a FIFO (named pipe)'
+  if (stat.isSocket()) return 'a socket'
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device'
+  return 'not a regular file'
 }
 
 /**
@@ -61,37 +133,16 @@ function resolveString (text: string, source: SecretSource, issues: string[], pa
 const referencedValues = new Set<string>()
 const MAX_REFERENCED_VALUES = 4096
 
-/**
- * Learns what the references in `template` resolved to by lining `resolved`
- * up with the text around them. With one reference in a string (the usual
- * case) that is exact; with several, a value that contains the text between
- * two references could be split at the wrong place, so the whole stretch from
- * the first value to the last is remembered too.
- */
-function rememberReferences (template: string, resolved: string): string {
-  if (template === resolved) return resolved
-  const literals: string[] = []
-  let last = 0
-  for (const match of template.matchAll(REFERENCE)) {
-    literals.push(template.slice(last, match.index))
-    last = match.index + match[0].length
-  }
-  if (literals.length === 0) return resolved
-  literals.push(template.slice(last))
-  const lined = new RegExp(`^${literals.map((l) => l.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')).join('([\\s\\S]*?)')}$`).exec(resolved)
-  if (lined === null) return resolved
-  const values = lined.slice(1)
-  if (values.length > 1) values.push(resolved.slice((literals[0] as string).length, resolved.length - (literals.at(-1) as string).length))
-  for (const value of values) {
-    if (value === undefined || value === '') continue
-    referencedValues.delete(value)
-    referencedValues.add(value)
-  }
+/** Keeps a value a reference resolved to, newest last, within the bound. */
+function remember (value: string): string {
+  if (value === '') return value
+  referencedValues.delete(value)
+  referencedValues.add(value)
   for (const oldest of referencedValues) {
     if (referencedValues.size <= MAX_REFERENCED_VALUES) break
     referencedValues.delete(oldest)
   }
-  return resolved
+  return value
 }
 
 /** The values from secret references that occur in any string inside `value` (a route's auth block). */
