@@ -284,7 +284,7 @@ export class TokenBroker {
       return await this.#store.lock(this.name, { leaseMs: LOCK_LEASE_TIMEOUTS * this.#tokenTimeoutMs, waitMs: this.#tokenTimeoutMs }) ?? 'busy'
     } catch (err) {
       // The store cannot be used (an unwritable dir): renew alone, as without a store (SPEC "Shared tokens").
-      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not take the token renewal lock; renewing without it')
+      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not take the route\'s lock in the store; going on without it')
       return undefined
     }
   }
