@@ -70,7 +70,8 @@ export function serverSettings (): ServerOptions {
 }
 
 export function brokerFingerprint (config: Config, route: RouteConfig): string {
-  return authFingerprint({ auth: route.auth, tokens: config.tokens, stateDir: config.stateDir ?? null })
+  // The store (its dir and key) is part of it: a kept broker keeps the store it was built with.
+  return authFingerprint({ auth: route.auth, tokens: config.tokens, stateDir: config.stateDir ?? null, stateKey: config.stateKey ?? null })
 }
 
 /** One broker per route; scheme problems found here (unreadable keys) are config errors. */
@@ -81,7 +82,7 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
       dir: config.stateDir,
       key: config.stateKey,
       logger: options.logger,
-      fingerprints: new Map(config.routes.map((r) => [r.name, authFingerprint(r.auth)]))
+      settings: new Map(config.routes.map((r) => [r.name, r.auth]))
     }))
   // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
   const previousBudgets = options.previous?.budgets
@@ -102,6 +103,7 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
         settings: config.tokens,
         logger: options.logger.child({ route: route.name }),
         ...(scheme.endpoint === undefined ? {} : { budget: budgets.for(scheme.endpoint) }),
+        ...('timeout' in route.auth ? { tokenTimeoutMs: route.auth.timeout } : {}),
         ...(store === undefined ? {} : { store }),
         ...(options.now === undefined ? {} : { now: options.now }),
         ...(metrics === undefined ? {} : { onTokenRequest: (outcome) => metrics.tokenRequest(route.name, outcome) })

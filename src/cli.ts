@@ -152,13 +152,14 @@ function banner (url: string, adminUrl: string | undefined, config: Config): str
 
 async function check (config: Config, io: Output): Promise<number> {
   const { brokers } = createBrokers(config, { logger: pino({ level: 'silent' }) })
-  // With stateDir, start from the stored tokens: never spend a refresh token the proxy has rotated.
+  // With stateDir, start from the stored tokens, and renew only under the store's lock: a running
+  // proxy sharing the dir never finds its refresh token spent behind its back.
   await Promise.all([...brokers.values()].map((b) => b.init()))
   let failed = 0
   const lines = await Promise.all(config.routes.map(async (route) => {
     const broker = brokers.get(route.name)
     try {
-      const token = await broker?.token()
+      const token = await broker?.tokenOnce()
       const left = token === undefined ? null : secondsLeft(token, Date.now())
       return `${route.name}\t${route.prefix}\t${route.auth.type}\tok\t${left === null ? 'never expires' : `expires in ${left}s`}`
     } catch (err) {
@@ -177,8 +178,10 @@ async function printToken (config: Config, name: string, io: Output): Promise<nu
   const { brokers } = createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
   const broker = brokers.get(name)
   try {
+    // A stored token still usable is printed as is; otherwise one renewal, awaited to its end, so
+    // exiting never abandons a refresh whose rotated refresh token would then be lost.
     await broker?.init()
-    const token = await broker?.token()
+    const token = await broker?.tokenOnce()
     io.out(token?.accessToken ?? '')
     return 0
   } finally {

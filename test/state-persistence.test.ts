@@ -49,8 +49,9 @@ test('a restarted proxy serves with the stored tokens: zero token requests while
   const tokenTwo = tokenOf(upstream.requests[1])
   await first.close()
 
-  // One file per route, nothing else left behind (no temp files); each 0600, without the client secret.
-  assert.deepEqual(readdirSync(dir).sort(), ['one.token.json', 'two.token.json'])
+  // One file per route and the dir's hash key, nothing else left behind (no temp or lock files);
+  // each 0600, without the client secret.
+  assert.deepEqual(readdirSync(dir).sort(), ['.key', 'one.token.json', 'two.token.json'])
   for (const file of readdirSync(dir)) {
     assert.equal(statSync(join(dir, file)).mode & 0o777, 0o600, `${file} mode`)
     assert.ok(!readFileSync(join(dir, file), 'utf8').includes(CLIENT_SECRET), `${file} holds the client secret`)

@@ -5,7 +5,7 @@ import type { AuthScheme } from './scheme.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
 import { origin } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
-import { MemoryTokenStore, type TokenStore } from './token-store.js'
+import { MemoryTokenStore, type StoreLock, type TokenStore } from './token-store.js'
 
 /** Token requests for one route are at least this far apart (SPEC "Token lifecycle"). */
 export const MIN_FETCH_INTERVAL_MS = 1000
@@ -13,6 +13,12 @@ const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 60_000
 /** A Retry-After longer than this is not honoured to the letter. */
 const RETRY_AFTER_MAX_MS = 3600_000
+/** The token request timeout of schemes that do not say (SPEC "Shared tokens": `auth.timeout`, default 10 s). */
+const DEFAULT_TOKEN_TIMEOUT_MS = 10_000
+/** A renewal lock's lease, in token timeouts: long enough for a refresh, its fallback login and the write. */
+const LOCK_LEASE_TIMEOUTS = 3
+/** Marks a renewal that failed because another process kept the lock: no token request was made. */
+const LOCK_BUSY = Symbol('lock busy')
 
 export interface BrokerOptions {
   /** Route name: store key and log binding. */
@@ -21,6 +27,8 @@ export interface BrokerOptions {
   settings: TokenSettings
   logger: Logger
   store?: TokenStore
+  /** The route's token request timeout (`auth.timeout`), ms: bounds the wait for the store's renewal lock. */
+  tokenTimeoutMs?: number
   /** Shared by every route that uses the same token endpoint. */
   budget?: RequestBudget
   /** Wall clock, epoch ms; injected by lifecycle tests. */
@@ -55,6 +63,7 @@ export class TokenBroker {
   readonly #settings: TokenSettings
   readonly #log: Logger
   readonly #store: TokenStore
+  readonly #tokenTimeoutMs: number
   readonly #budget: RequestBudget | undefined
   readonly #now: () => number
   readonly #random: () => number
@@ -77,6 +86,7 @@ export class TokenBroker {
     this.#settings = options.settings
     this.#log = options.logger
     this.#store = options.store ?? new MemoryTokenStore()
+    this.#tokenTimeoutMs = options.tokenTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS
     this.#budget = options.budget
     this.#now = options.now ?? Date.now
     this.#random = options.random ?? Math.random
@@ -125,6 +135,24 @@ export class TokenBroker {
   }
 
   /**
+   * For one-shot commands (`token`, `check`): the held token while usable,
+   * else one renewal awaited to its end (under the store's lock, written
+   * before it returns), so exiting never abandons a refresh in flight and no
+   * background renewal is started. If the renewal fails, a token that has not
+   * expired is still returned.
+   */
+  async tokenOnce (): Promise<TokenSet> {
+    const current = this.#current
+    if (current !== undefined && this.#now() < this.#usableUntil(current)) return current
+    try {
+      return await this.#renew()
+    } catch (err) {
+      if (current !== undefined && !this.#refused && current.expiresAt > this.#now()) return current
+      throw err
+    }
+  }
+
+  /**
    * The upstream refused `used`. Drops it only if it is still the current token,
    * so a late rejection of an old token never discards a newer one.
    */
@@ -133,6 +161,9 @@ export class TokenBroker {
     this.#current = { ...used, expiresAt: Math.min(used.expiresAt, this.#now()) }
     this.#refused = true
     this.#log.info({ event: 'token_invalidated' }, 'upstream refused the token; a new one will be obtained')
+    this.#dropStored(used).catch((err: unknown) => {
+      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not drop the refused token from the store')
+    })
   }
 
   status (): BrokerStatus {
@@ -177,11 +208,15 @@ export class TokenBroker {
   }
 
   async #fetch (): Promise<TokenSet> {
+    // Another process sharing the store may have renewed meanwhile: take its token, with no wait, lock or request.
+    const renewed = await this.#storedRenewal()
+    if (renewed !== undefined && this.#now() < this.#usableUntil(renewed)) return this.#adopt(renewed)
     const wait = Math.min(this.#minInterval, this.#lastFetchAt + this.#minInterval - this.#now())
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref())
-    const previous = this.#current
     try {
-      const { token, refreshed } = await this.#obtain(previous)
+      const { token, outcome } = await this.#obtainLocked()
+      if (outcome === 'adopted') return this.#adopt(token)
+      const refreshed = outcome === 'refreshed'
       this.#current = token
       this.#refused = false
       this.#failures = 0
@@ -190,21 +225,113 @@ export class TokenBroker {
       this.#lastRefreshAt = token.obtainedAt
       this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
       this.#log.info({ event: refreshed ? 'token_refreshed' : 'token_obtained', expiresIn: secondsLeft(token, token.obtainedAt) }, refreshed ? 'token refreshed' : 'token obtained')
-      // A static key is config, not state: nothing to keep.
-      if (this.scheme.endpoint !== undefined) {
-        await this.#store.save(this.name, token).catch((err: unknown) => {
-          this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not store the token')
-        })
-      }
       return token
     } catch (err) {
       const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })
       this.#failures++
       this.#lastError = error
-      this.#onTokenRequest(error.kind)
+      if (error.cause !== LOCK_BUSY) this.#onTokenRequest(error.kind)
       this.#nextAttemptAt = this.#now() + this.#backoff(error)
       this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: this.#nextAttemptAt - this.#now() }, 'token request failed')
       throw error
+    }
+  }
+
+  /** A static key is config, not state: only tokens from an endpoint go to the store. */
+  get #persistent (): boolean {
+    return this.scheme.endpoint !== undefined
+  }
+
+  /**
+   * Renews under the store's lock (SPEC "Shared tokens"): reads the stored token
+   * again and asks the token endpoint only if no other process renewed
+   * meanwhile; the new token, with a rotated refresh token, is written before
+   * the lock is let go, so the next holder presents the new refresh token and a
+   * refresh token is never presented twice.
+   */
+  async #obtainLocked (): Promise<{ token: TokenSet, outcome: 'adopted' | 'obtained' | 'refreshed' }> {
+    if (!this.#persistent) {
+      const { token, refreshed } = await this.#obtain(this.#current)
+      return { token, outcome: refreshed ? 'refreshed' : 'obtained' }
+    }
+    const lock = await this.#lock()
+    if (lock === 'busy') {
+      // Never present the refresh token without the lock: its holder may be spending it right now.
+      // The caller keeps serving a token that has not expired; without one, this is TOKEN_UNAVAILABLE.
+      const renewed = await this.#storedRenewal()
+      if (renewed !== undefined && this.#now() < this.#usableUntil(renewed)) return { token: renewed, outcome: 'adopted' }
+      throw new TokenError('unavailable', `another process holds the token renewal lock (waited ${this.#tokenTimeoutMs} ms)`, { cause: LOCK_BUSY })
+    }
+    try {
+      const renewed = await this.#storedRenewal()
+      if (renewed !== undefined && this.#now() < this.#usableUntil(renewed)) return { token: renewed, outcome: 'adopted' }
+      // A newer stored token that is no longer usable still carries the live refresh token.
+      const { token, refreshed } = await this.#obtain(renewed ?? this.#current)
+      await this.#store.save(this.name, token).catch((err: unknown) => {
+        this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not store the token')
+      })
+      return { token, outcome: refreshed ? 'refreshed' : 'obtained' }
+    } finally {
+      await lock?.release().catch((err: unknown) => {
+        this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not release the token renewal lock; it ends with its lease')
+      })
+    }
+  }
+
+  /** The route's lock in the store; 'busy' when another holder kept it past the token timeout, undefined when the store cannot lock. */
+  async #lock (): Promise<StoreLock | 'busy' | undefined> {
+    try {
+      return await this.#store.lock(this.name, { leaseMs: LOCK_LEASE_TIMEOUTS * this.#tokenTimeoutMs, waitMs: this.#tokenTimeoutMs }) ?? 'busy'
+    } catch (err) {
+      // The store cannot be used (an unwritable dir): renew alone, as without a store (SPEC "Shared tokens").
+      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not take the route\'s lock in the store; going on without it')
+      return undefined
+    }
+  }
+
+  /** The stored token, when it is newer than the one held: another process renewed it. */
+  async #storedRenewal (): Promise<TokenSet | undefined> {
+    if (!this.#persistent) return undefined
+    let stored: TokenSet | undefined
+    try {
+      stored = await this.#store.load(this.name)
+    } catch (err) {
+      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not read the stored token')
+      return undefined
+    }
+    const held = this.#current
+    return stored !== undefined && (held === undefined || stored.obtainedAt > held.obtainedAt) ? stored : undefined
+  }
+
+  /** Serves a token another process obtained and stored; no token request was made. */
+  #adopt (token: TokenSet): TokenSet {
+    this.#current = token
+    this.#refused = false
+    this.#failures = 0
+    this.#nextAttemptAt = 0
+    this.#lastError = undefined
+    this.#lastRefreshAt = token.obtainedAt
+    this.#log.info({ event: 'token_adopted', expiresIn: secondsLeft(token, this.#now()) }, 'token renewed by another process taken from the store')
+    return token
+  }
+
+  /**
+   * The upstream refused `used`: the store forgets it too, if it still holds
+   * that very token (a newer one stays). Its refresh token is kept: the
+   * upstream refused the access token, not the grant.
+   */
+  async #dropStored (used: TokenSet): Promise<void> {
+    if (!this.#persistent) return
+    const lock = await this.#lock()
+    // Its holder is renewing: the stored token is being replaced anyway.
+    if (lock === 'busy') return
+    try {
+      const stored = await this.#store.load(this.name)
+      if (stored === undefined || stored.accessToken !== used.accessToken) return
+      if (stored.refreshToken === undefined) await this.#store.delete(this.name)
+      else await this.#store.save(this.name, { ...stored, expiresAt: Math.min(stored.expiresAt, this.#now()) })
+    } finally {
+      await lock?.release()
     }
   }
 

@@ -1,0 +1,73 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { tempDir } from './cli-helpers.js'
+import { recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
+import { call, ManualClock, tokenOf } from './token-lifecycle-helpers.js'
+
+/** The route's token timeout: also the longest wait for another process's renewal lock. */
+const TIMEOUT_MS = 500
+
+/** Another process holds the route's lock (alive: its lease runs a minute). */
+function holdLock (dir: string): () => void {
+  const file = join(dir, 'api.token.lock')
+  writeFileSync(file, JSON.stringify({ owner: 'other-process', pid: 1, expiresAt: Date.now() + 60_000 }), { mode: 0o600 })
+  return () => rmSync(file, { force: true })
+}
+
+function rotatingServer (t: Parameters<typeof tokenServer>[0]) {
+  let latest = 'rt-seed'
+  return tokenServer(t, (c, n, res) => {
+    if (c.form.get('refresh_token') !== latest) return sendJson(res, 400, { error: 'invalid_grant' })
+    latest = `rt-${n}`
+    sendJson(res, 200, { access_token: `access-${n}`, token_type: 'Bearer', expires_in: 3600, refresh_token: latest })
+  })
+}
+
+function routes (upstream: string, tokenUrl: string) {
+  return { api: { upstream, auth: { type: 'refresh_token', tokenUrl, clientId: 'c', clientSecret: 'client-secret-value', refreshToken: 'rt-seed', timeout: TIMEOUT_MS } } }
+}
+
+test('with no token and the renewal lock held elsewhere, a request waits at most the token timeout, then gets 503 TOKEN_UNAVAILABLE without presenting the refresh token', async (t) => {
+  const tokens = await rotatingServer(t)
+  const upstream = await recordingUpstream(t)
+  const dir = tempDir(t)
+  const release = holdLock(dir)
+  const proxy = await startProxy(t, { stateDir: dir, routes: routes(upstream.url, tokens.tokenUrl) })
+
+  const started = Date.now()
+  const res = await call(`${proxy.url}/api/a`)
+  const waited = Date.now() - started
+  assert.equal(res.status, 503, res.text)
+  assert.equal(res.json.error.code, 'TOKEN_UNAVAILABLE')
+  assert.ok(res.headers.get('retry-after') !== null)
+  assert.ok(waited >= TIMEOUT_MS - 10, `answered after ${waited} ms`)
+  // Generous for a busy machine, but far below the lock's lease.
+  assert.ok(waited < 8000, `answered after ${waited} ms`)
+  assert.equal(tokens.calls.length, 0, 'the refresh token was not presented without the lock')
+  assert.equal(upstream.requests.length, 0)
+
+  // Once the other process lets go, the next renewal (after the backoff) goes ahead.
+  release()
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  const later = await call(`${proxy.url}/api/b`)
+  assert.equal(later.status, 200, later.text)
+  assert.deepEqual(tokens.calls.map((c) => c.form.get('refresh_token')), ['rt-seed'])
+})
+
+test('with the renewal lock held elsewhere, a token that has not expired keeps being served', async (t) => {
+  const clock = new ManualClock()
+  const tokens = await rotatingServer(t)
+  const upstream = await recordingUpstream(t)
+  const dir = tempDir(t)
+  const proxy = await startProxy(t, { stateDir: dir, routes: routes(upstream.url, tokens.tokenUrl) }, { now: clock.now })
+  assert.equal((await call(`${proxy.url}/api/a`)).status, 200)
+  holdLock(dir)
+  // Inside minValidity (30 s) of expiry: due for renewal, not yet expired.
+  clock.advance(3600_000 - 10_000)
+  const res = await call(`${proxy.url}/api/b`)
+  assert.equal(res.status, 200, res.text)
+  assert.deepEqual(upstream.requests.map(tokenOf), ['access-1', 'access-1'])
+  assert.equal(tokens.calls.length, 1, 'no refresh without the lock')
+})
