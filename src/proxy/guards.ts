@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
+import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { BadRequestError, ClientKeyInvalidError, HostNotAllowedError, OriginNotAllowedError, UriTooLongError } from '../errors.js'
@@ -75,20 +76,39 @@ function answerPreflight (request: FastifyRequest, reply: FastifyReply): void {
   reply.header('access-control-max-age', PREFLIGHT_MAX_AGE).code(204).send()
 }
 
-function allowedHosts (config: Config): Set<string> {
+/**
+ * The Host values a listener of this config accepts (DNS rebinding defence):
+ * loopback names, `listen.host` and `extra` (unless a wildcard address), and
+ * `security.allowedHosts`; lower-cased, IPv6 addresses in brackets.
+ */
+export function allowedHosts (config: Config, ...extra: Array<string | undefined>): Set<string> {
   const hosts = new Set(LOOPBACK_HOSTS)
-  const listen = config.listen.host.toLowerCase()
-  if (!WILDCARD_HOSTS.has(listen)) hosts.add(listen.includes(':') && !listen.startsWith('[') ? `[${listen}]` : listen)
+  for (const own of [config.listen.host, ...extra]) {
+    if (own === undefined) continue
+    const value = own.toLowerCase()
+    if (!WILDCARD_HOSTS.has(value)) hosts.add(value.includes(':') && !value.startsWith('[') ? `[${value}]` : value)
+  }
   for (const h of config.security.allowedHosts) hosts.add(h.toLowerCase())
   return hosts
 }
 
 /** Exact match of the Host value, with or without its port: `localhost.evil.example` is not `localhost`. */
-function hostAllowed (host: string, allowed: Set<string>): boolean {
+export function hostAllowed (host: string, allowed: Set<string>): boolean {
   const value = host.toLowerCase()
   if (allowed.has(value)) return true
   const withoutPort = value.replace(/:\d+$/, '')
   return withoutPort !== value && allowed.has(withoutPort)
+}
+
+/**
+ * A Host that is an IP address (`192.0.2.7`, `[2001:db8::7]`, either with a
+ * port): a browser sends one only for a URL that names the address itself, so
+ * it cannot carry a rebound attacker's name.
+ */
+export function isIpLiteralHost (host: string): boolean {
+  const bracketed = /^\[([0-9a-f:.]+)\](?::\d+)?$/i.exec(host)
+  if (bracketed !== null) return isIPv6(bracketed[1] as string)
+  return isIPv4(host.replace(/:\d+$/, ''))
 }
 
 /**
