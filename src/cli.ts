@@ -5,14 +5,15 @@ import { pino } from 'pino'
 import { createBrokers } from './app.js'
 import { secondsLeft } from './auth/broker.js'
 import { configPath, loadConfigFile } from './config/load.js'
-import type { Config } from './config/schema.js'
+import { DEFAULT_ADMIN, type Config } from './config/schema.js'
 import { demoInstructions, startDemoServers } from './demo.js'
 import { ConfigError } from './errors.js'
 import { createLogger } from './logger.js'
 import { closeOnSignals, localUrl, startServer } from './server.js'
 
 const USAGE = `Usage:
-  bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--log-level L] [--pretty]
+  bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--admin-host H] [--admin-port N]
+                     [--log-level L] [--pretty]
   bearer-proxy check [-c FILE]        obtain a token for every route; exit 1 if any fails
   bearer-proxy token ROUTE [-c FILE]  print one valid access token for ROUTE
   bearer-proxy demo [--port N]        demo token server + API + proxy, all on loopback
@@ -40,6 +41,8 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
         config: { type: 'string', short: 'c' },
         host: { type: 'string' },
         port: { type: 'string' },
+        'admin-host': { type: 'string' },
+        'admin-port': { type: 'string' },
         'log-level': { type: 'string' },
         pretty: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -64,9 +67,18 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
     if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"`)
     const port = values.port === undefined ? undefined : parsePort(values.port)
     switch (command) {
-      case 'serve':
+      case 'serve': {
         noExtra(rest)
-        return await serve(configPath(values.config), { host: values.host, port, level: values['log-level'], pretty: values.pretty }, io)
+        const flags: ServeFlags = {
+          host: values.host === undefined ? undefined : parseHost(values.host),
+          port,
+          adminHost: values['admin-host'] === undefined ? undefined : parseHost(values['admin-host'], '--admin-host'),
+          adminPort: values['admin-port'] === undefined ? undefined : parsePort(values['admin-port'], '--admin-port'),
+          level: values['log-level'],
+          pretty: values.pretty
+        }
+        return await serve(configPath(values.config), flags, io)
+      }
       case 'check':
         noExtra(rest)
         return await check(loadConfigFile(configPath(values.config)), io)
@@ -97,6 +109,8 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
 interface ServeFlags {
   host?: string | undefined
   port?: number | undefined
+  adminHost?: string | undefined
+  adminPort?: number | undefined
   level?: string | undefined
   pretty?: boolean | undefined
 }
@@ -124,9 +138,16 @@ async function serve (file: string, flags: ServeFlags, io: Output): Promise<numb
   return new Promise<number>(() => {}) // runs until a signal ends the process
 }
 
+/** Flags win over the file. */
 function withFlags (config: Config, flags: ServeFlags): Config {
-  if (flags.host !== undefined) config.listen.host = flags.host
-  if (flags.port !== undefined) config.listen.port = flags.port
+  if (flags.host !== undefined || flags.port !== undefined) {
+    config.listen = { host: flags.host ?? config.listen.host, port: flags.port ?? config.listen.port }
+  }
+  if (flags.adminHost !== undefined || flags.adminPort !== undefined) {
+    // A flag typed on the command line turns on an admin the file has off (`admin: false`).
+    const base = config.admin === false ? DEFAULT_ADMIN : config.admin
+    config.admin = { host: flags.adminHost ?? base.host, port: flags.adminPort ?? base.port }
+  }
   return config
 }
 
@@ -192,10 +213,16 @@ async function demo (flags: ServeFlags, io: Output): Promise<number> {
   return new Promise<number>(() => {})
 }
 
-function parsePort (text: string): number {
+function parsePort (text: string, flag = '--port'): number {
   const port = Number(text)
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not "${text}"`)
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag} must be a number from 0 to 65535, not "${text}"`)
   return port
+}
+
+/** A host name or an IP address (IPv6 with or without brackets), nothing that could not be one. */
+function parseHost (text: string, flag = '--host'): string {
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.:_-]+)$/.test(text)) throw new UsageError(`${flag} must be a host name or an IP address, not "${text}"`)
+  return text.startsWith('[') ? text.slice(1, -1) : text
 }
 
 function noExtra (rest: string[]): void {

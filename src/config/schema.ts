@@ -160,14 +160,27 @@ const routeSchema = z.strictObject({
   }
 })
 
+/** A TCP listener. */
+export interface TcpAddress { host: string, port: number }
+export type ListenAddress = TcpAddress
+
+/** `127.0.0.1:8080`, `[::1]:8080`: for messages and logs. */
+export function addressText (address: ListenAddress): string {
+  const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host
+  return `${host}:${address.port}`
+}
+
+export const DEFAULT_LISTEN: TcpAddress = { host: '127.0.0.1', port: 8080 }
+export const DEFAULT_ADMIN: TcpAddress = { host: '127.0.0.1', port: 9901 }
+
 const endpoint = (host: string, port: number) => z.strictObject({
   host: nonEmpty.default(host),
   port: z.number().int().min(0).max(65535).default(port)
 })
 
 export const configSchema = z.strictObject({
-  listen: endpoint('127.0.0.1', 8080).default({ host: '127.0.0.1', port: 8080 }),
-  admin: z.union([z.literal(false), endpoint('127.0.0.1', 9901)]).default({ host: '127.0.0.1', port: 9901 }),
+  listen: endpoint(DEFAULT_LISTEN.host, DEFAULT_LISTEN.port).default(() => ({ ...DEFAULT_LISTEN })),
+  admin: z.union([z.literal(false), endpoint(DEFAULT_ADMIN.host, DEFAULT_ADMIN.port)]).default(() => ({ ...DEFAULT_ADMIN })),
   security: z.strictObject({
     allowedHosts: z.array(nonEmpty).default([]),
     allowedOrigins: z.array(nonEmpty).default([]),
