@@ -3,10 +3,10 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino'
 import type { ProxyApp } from '../app.js'
 import type { TokenBroker } from '../auth/broker.js'
-import type { Config } from '../config/schema.js'
+import { addressText, type Config } from '../config/schema.js'
 import { HostNotAllowedError, OriginNotAllowedError } from '../errors.js'
 import { sendError } from '../proxy/error-reply.js'
-import { allowedHosts, hostAllowed, isIpLiteralHost } from '../proxy/guards.js'
+import { allowedHosts, hostAllowed, isIpLiteralHost, isLoopbackHost } from '../proxy/guards.js'
 
 /** /readyz waits at most this long for a route's first token. */
 const READY_WAIT_MS = 5000
@@ -37,6 +37,11 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
     // A request without Host gets the JSON HOST_NOT_ALLOWED below, not Node's bare 400.
     http: { requireHostHeader: false }
   })
+  const { config } = current()
+  if (config.admin !== false && !isLoopbackHost(config.admin.host)) {
+    const address = addressText(config.admin)
+    logger.warn({ event: 'exposed', listener: 'admin', address }, `admin port on ${address}: anyone who can reach it can read route status and metrics and make the proxy request tokens (/readyz)`)
+  }
   registerAdminGuard(admin, () => current().config)
   admin.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
 

@@ -54,11 +54,20 @@ export function registerGuards (app: FastifyInstance, config: Config): void {
   })
 }
 
-/** Whether the listen address can be reached from other machines without a client key or host allow-list: worth a loud warning. */
+/**
+ * Whether the proxy listens where other machines may reach it without a
+ * client key: worth a loud warning. `security.allowedHosts` changes nothing
+ * here: a Host header is the client's choice, so it stops DNS rebinding, not
+ * a client that can reach the port.
+ */
 export function exposedWithoutProtection (config: Config): boolean {
-  const host = config.listen.host.toLowerCase()
-  const loopback = host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')
-  return !loopback && config.security.clientKey === undefined && config.security.allowedHosts.length === 0
+  return !isLoopbackHost(config.listen.host) && config.security.clientKey === undefined
+}
+
+/** localhost, 127.0.0.0/8 and ::1: reachable from this machine only. */
+export function isLoopbackHost (host: string): boolean {
+  const value = host.toLowerCase()
+  return value === 'localhost' || value === '::1' || value === '[::1]' || (isIPv4(value) && value.startsWith('127.'))
 }
 
 /** Sets the CORS grant for an allowed origin on forwarded response headers, keeping the upstream's other Vary fields. */
