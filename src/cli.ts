@@ -5,11 +5,11 @@ import { pino } from 'pino'
 import { createBrokers } from './app.js'
 import { secondsLeft } from './auth/broker.js'
 import { configPath, loadConfigFile } from './config/load.js'
-import { DEFAULT_ADMIN, type Config } from './config/schema.js'
+import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
 import { demoInstructions, startDemoServers } from './demo.js'
 import { ConfigError } from './errors.js'
 import { createLogger } from './logger.js'
-import { closeOnSignals, localUrl, startServer } from './server.js'
+import { closeOnSignals, localUrl, startServer, type RunningServer } from './server.js'
 
 const USAGE = `Usage:
   bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--admin-host H] [--admin-port N]
@@ -119,7 +119,7 @@ async function serve (file: string, flags: ServeFlags, io: Output): Promise<numb
   const config = withFlags(loadConfigFile(file), flags)
   const logger = createLogger({ level: flags.level, pretty: flags.pretty })
   const server = await startServer(config, logger)
-  if (process.stderr.isTTY) io.err(banner(server.url, server.adminUrl, config))
+  if (process.stderr.isTTY) io.err(banner(server, config))
   // SIGHUP reloads the file; a config that does not validate is refused and the running one kept.
   process.on('SIGHUP', () => {
     let next: Config
@@ -138,12 +138,14 @@ async function serve (file: string, flags: ServeFlags, io: Output): Promise<numb
   return new Promise<number>(() => {}) // runs until a signal ends the process
 }
 
-/** Flags win over the file. */
+/** Flags win over the file; they set TCP addresses, so they cannot apply to a socket listener. */
 function withFlags (config: Config, flags: ServeFlags): Config {
   if (flags.host !== undefined || flags.port !== undefined) {
+    if (isSocketAddress(config.listen)) throw new UsageError('--host and --port set a TCP address, but the config listens on a Unix socket (listen.path)')
     config.listen = { host: flags.host ?? config.listen.host, port: flags.port ?? config.listen.port }
   }
   if (flags.adminHost !== undefined || flags.adminPort !== undefined) {
+    if (config.admin !== false && isSocketAddress(config.admin)) throw new UsageError('--admin-host and --admin-port set a TCP address, but the config puts the admin on a Unix socket (admin.path)')
     // A flag typed on the command line turns on an admin the file has off (`admin: false`).
     const base = config.admin === false ? DEFAULT_ADMIN : config.admin
     config.admin = { host: flags.adminHost ?? base.host, port: flags.adminPort ?? base.port }
@@ -152,11 +154,14 @@ function withFlags (config: Config, flags: ServeFlags): Config {
 }
 
 /** The start-up summary for a person at a terminal (logs stay JSON on stdout). */
-function banner (url: string, adminUrl: string | undefined, config: Config): string {
+function banner (server: RunningServer, config: Config): string {
+  const { url, adminUrl, socket, adminSocket } = server
   const width = Math.max(...config.routes.map((r) => localUrl(url, r.prefix).length))
+  const admin = adminUrl === undefined ? '' : ` (admin ${adminSocket === undefined ? adminUrl : `unix socket ${adminSocket}`})`
   return [
-    `bearer-proxy ${version()} listening on ${url}${adminUrl === undefined ? '' : ` (admin ${adminUrl})`}`,
+    `bearer-proxy ${version()} listening on ${socket === undefined ? url : `unix socket ${socket}`}${admin}`,
     ...config.routes.map((r) => `  ${localUrl(url, r.prefix).padEnd(width)}  ->  ${r.upstream}  [${r.auth.type}]`),
+    ...(socket === undefined ? [] : [`  e.g. curl --unix-socket ${socket} ${localUrl(url, config.routes[0]?.prefix ?? '/')}`]),
     ''
   ].join('\n')
 }

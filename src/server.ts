@@ -13,6 +13,10 @@ export interface RunningServer {
   url: string
   /** The admin port's base URL, when it is enabled. */
   adminUrl: string | undefined
+  /** The proxy's Unix socket path, when it listens on one (then `url` is http://localhost). */
+  socket: string | undefined
+  /** The admin's Unix socket path, when it listens on one. */
+  adminSocket: string | undefined
   /** The app serving new requests now. */
   current (): ProxyApp
   /** Swaps in a new config: unchanged routes keep their tokens, in-flight requests finish on the old app. */
@@ -57,8 +61,10 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   }
   const url = listeningUrl(server)
   const adminUrl = admin === undefined ? undefined : listeningUrl(admin.server)
-  logger.info({ event: 'listening', listener: 'proxy', url }, 'proxy listening')
-  if (adminUrl !== undefined) logger.info({ event: 'listening', listener: 'admin', url: adminUrl }, 'admin listening')
+  const socket = config.listen.path
+  const adminSocket = config.admin === false ? undefined : config.admin.path
+  logger.info({ event: 'listening', listener: 'proxy', url, ...(socket === undefined ? {} : { socket }) }, 'proxy listening')
+  if (adminUrl !== undefined) logger.info({ event: 'listening', listener: 'admin', url: adminUrl, ...(adminSocket === undefined ? {} : { socket: adminSocket }) }, 'admin listening')
   logRoutes(logger, current.config, url)
 
   async function swap (next: Config): Promise<void> {
@@ -80,6 +86,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   return {
     url,
     adminUrl,
+    socket,
+    adminSocket,
     current: () => current,
     reload (next) {
       // One reload at a time, each from the app actually current when it runs: two overlapping

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { join } from 'node:path'
 import { buildAdminApp } from '../src/admin/app.js'
 import { createLogger } from '../src/logger.js'
+import { tempDir } from './cli-helpers.js'
 import { LogSink, startProxy } from './helpers.js'
+import { startTestServer } from './operability-helpers.js'
 
 /**
  * A port that adds credentials, reachable from other machines without a
@@ -40,12 +43,18 @@ test('listening beyond loopback without clientKey logs an "exposed" warning nami
   }
 })
 
+test('a Unix socket listener logs no "exposed" warning: its file mode is the access control', async (t) => {
+  const server = await startTestServer(t, { listen: { path: join(tempDir(t), 'proxy.sock') }, routes })
+  assert.equal(server.logs.lines.filter((l) => l.event === 'exposed').length, 0)
+})
+
 test('an admin port configured beyond loopback logs its own "exposed" warning; on loopback none', async (t) => {
   // The admin app is built, not listened: the warning depends on admin.host in the config.
   const cases: Array<[Record<string, unknown>, string | undefined]> = [
     [{ host: '0.0.0.0', port: 9901 }, '0.0.0.0:9901'],
     [{ host: '::', port: 9902 }, '[::]:9902'],
-    [{ host: '127.0.0.1', port: 9901 }, undefined]
+    [{ host: '127.0.0.1', port: 9901 }, undefined],
+    [{ path: '/run/bearer-proxy-admin.sock' }, undefined]
   ]
   for (const [admin, address] of cases) {
     const proxy = await startProxy(t, { admin, routes })

@@ -56,3 +56,15 @@ test('bad --admin-host / --admin-port values are usage errors (exit 2)', async (
     assert.match(run.stderr, /--admin-host H\] \[--admin-port N\]/, 'the usage text names the flags')
   }
 })
+
+test('--host or --admin-port with a socket listener in the config is a usage error, not a silent switch to TCP', async (t) => {
+  const dir = tempDir(t)
+  const file = join(dir, 'config.yaml')
+  writeConfig(file, { listen: { path: join(dir, 'p.sock') }, admin: { path: join(dir, 'a.sock') }, routes })
+  const host = await runCli(['serve', '-c', file, '--host', '127.0.0.1'])
+  assert.equal(host.code, 2)
+  assert.match(host.stderr, /^bearer-proxy: --host and --port set a TCP address, but the config listens on a Unix socket \(listen\.path\)/)
+  const admin = await runCli(['serve', '-c', file, '--admin-port', '9901'])
+  assert.equal(admin.code, 2)
+  assert.match(admin.stderr, /\(admin\.path\)/)
+})

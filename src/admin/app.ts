@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino'
 import type { ProxyApp } from '../app.js'
 import type { TokenBroker } from '../auth/broker.js'
-import { addressText, type Config } from '../config/schema.js'
+import { addressText, isSocketAddress, type Config } from '../config/schema.js'
 import { HostNotAllowedError, OriginNotAllowedError } from '../errors.js'
 import { sendError } from '../proxy/error-reply.js'
 import { allowedHosts, hostAllowed, isIpLiteralHost, isLoopbackHost } from '../proxy/guards.js'
@@ -38,7 +38,7 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
     http: { requireHostHeader: false }
   })
   const { config } = current()
-  if (config.admin !== false && !isLoopbackHost(config.admin.host)) {
+  if (config.admin !== false && !isSocketAddress(config.admin) && !isLoopbackHost(config.admin.host)) {
     const address = addressText(config.admin)
     logger.warn({ event: 'exposed', listener: 'admin', address }, `admin port on ${address}: anyone who can reach it can read route status and metrics and make the proxy request tokens (/readyz)`)
   }

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../config/schema.js'
+import { isSocketAddress, type Config } from '../config/schema.js'
 import { BadRequestError, ClientKeyInvalidError, HostNotAllowedError, OriginNotAllowedError, UriTooLongError } from '../errors.js'
 import { routeOf } from './error-reply.js'
 import { pathOf } from './upstream.js'
@@ -58,10 +58,10 @@ export function registerGuards (app: FastifyInstance, config: Config): void {
  * Whether the proxy listens where other machines may reach it without a
  * client key: worth a loud warning. `security.allowedHosts` changes nothing
  * here: a Host header is the client's choice, so it stops DNS rebinding, not
- * a client that can reach the port.
+ * a client that can reach the port. A Unix socket is guarded by its file mode.
  */
 export function exposedWithoutProtection (config: Config): boolean {
-  return !isLoopbackHost(config.listen.host) && config.security.clientKey === undefined
+  return !isSocketAddress(config.listen) && !isLoopbackHost(config.listen.host) && config.security.clientKey === undefined
 }
 
 /** localhost, 127.0.0.0/8 and ::1: reachable from this machine only. */
