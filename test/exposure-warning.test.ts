@@ -3,7 +3,9 @@ import { test } from 'node:test'
 import { join } from 'node:path'
 import { buildAdminApp } from '../src/admin/app.js'
 import { createLogger } from '../src/logger.js'
-import { tempDir } from './cli-helpers.js'
+import { loadConfigFile } from '../src/config/load.js'
+import { exposedWithoutProtection } from '../src/proxy/guards.js'
+import { ROOT, tempDir } from './cli-helpers.js'
 import { LogSink, startProxy } from './helpers.js'
 import { startTestServer } from './operability-helpers.js'
 
@@ -69,4 +71,13 @@ test('an admin port configured beyond loopback logs its own "exposed" warning; o
       assert.equal(lines[0]?.address, address)
     }
   }
+})
+
+test('the Docker example config, with the image\'s --host 0.0.0.0, takes its client key from BEARER_PROXY_CLIENT_KEY: not exposed', () => {
+  const env = { BEARER_PROXY_CLIENT_KEY: KEY, API_UPSTREAM: 'https://api.example.test', API_TOKEN_URL: 'https://auth.example.test/token', API_CLIENT_ID: 'id', API_CLIENT_SECRET: 'secret' }
+  const config = loadConfigFile(join(ROOT, 'config', 'bearer-proxy.docker.yaml'), env)
+  config.listen = { host: '0.0.0.0', port: 8080 }
+  assert.equal(config.security.clientKey, KEY)
+  assert.equal(exposedWithoutProtection(config), false)
+  assert.equal(exposedWithoutProtection({ ...config, security: { ...config.security, clientKey: undefined } }), true)
 })
