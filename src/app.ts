@@ -8,7 +8,7 @@ import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
-import type { Config, RouteConfig } from './config/schema.js'
+import { addressText, type Config, type RouteConfig } from './config/schema.js'
 import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
 import { sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
@@ -141,7 +141,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     frameworkErrors: (error, request, reply) => sendError(request, reply, new BadRequestError(error.message, { cause: error }))
   })
   if (exposedWithoutProtection(config)) {
-    options.logger.warn({ event: 'exposed', host: config.listen.host }, `listening on ${config.listen.host} without security.clientKey or security.allowedHosts: anyone who can reach this port can use its credentials`)
+    const address = addressText(config.listen)
+    options.logger.warn({ event: 'exposed', address }, `listening on ${address} without security.clientKey: anyone who can reach this address can use its credentials (security.allowedHosts is no access control: a Host header is the client's choice)`)
   }
   registerGuards(app, config)
   app.decorateRequest('proxyState', null)

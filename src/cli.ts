@@ -5,14 +5,15 @@ import { pino } from 'pino'
 import { createBrokers } from './app.js'
 import { secondsLeft } from './auth/broker.js'
 import { configPath, loadConfigFile } from './config/load.js'
-import type { Config } from './config/schema.js'
+import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
 import { demoInstructions, startDemoServers } from './demo.js'
 import { ConfigError } from './errors.js'
 import { createLogger } from './logger.js'
-import { closeOnSignals, localUrl, startServer } from './server.js'
+import { closeOnSignals, localUrl, startServer, type RunningServer } from './server.js'
 
 const USAGE = `Usage:
-  bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--log-level L] [--pretty]
+  bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--admin-host H] [--admin-port N]
+                     [--log-level L] [--pretty]
   bearer-proxy check [-c FILE]        obtain a token for every route; exit 1 if any fails
   bearer-proxy token ROUTE [-c FILE]  print one valid access token for ROUTE
   bearer-proxy demo [--port N]        demo token server + API + proxy, all on loopback
@@ -49,6 +50,8 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
         config: { type: 'string', short: 'c' },
         host: { type: 'string' },
         port: { type: 'string' },
+        'admin-host': { type: 'string' },
+        'admin-port': { type: 'string' },
         'log-level': { type: 'string' },
         pretty: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -74,9 +77,18 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
     const port = values.port === undefined ? undefined : parsePort(values.port)
     const level = values['log-level'] === undefined ? undefined : parseLevel(values['log-level'])
     switch (command) {
-      case 'serve':
+      case 'serve': {
         noExtra(rest)
-        return await serve(configPath(values.config), { host: values.host, port, level, pretty: values.pretty }, io)
+        const flags: ServeFlags = {
+          host: values.host === undefined ? undefined : parseHost(values.host),
+          port,
+          adminHost: values['admin-host'] === undefined ? undefined : parseHost(values['admin-host'], '--admin-host'),
+          adminPort: values['admin-port'] === undefined ? undefined : parsePort(values['admin-port'], '--admin-port'),
+          level,
+          pretty: values.pretty
+        }
+        return await serve(configPath(values.config), flags, io)
+      }
       case 'check':
         noExtra(rest)
         return await check(loadConfigFile(configPath(values.config)), io)
@@ -107,6 +119,8 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
 interface ServeFlags {
   host?: string | undefined
   port?: number | undefined
+  adminHost?: string | undefined
+  adminPort?: number | undefined
   level?: string | undefined
   pretty?: boolean | undefined
 }
@@ -115,7 +129,7 @@ async function serve (file: string, flags: ServeFlags, io: Output): Promise<numb
   const config = withFlags(loadConfigFile(file), flags)
   const logger = createLogger({ level: flags.level, pretty: flags.pretty })
   const server = await startServer(config, logger)
-  if (process.stderr.isTTY) io.err(banner(server.url, server.adminUrl, config))
+  if (process.stderr.isTTY) io.err(banner(server, config))
   // SIGHUP reloads the file; a config that does not validate is refused and the running one kept.
   process.on('SIGHUP', () => {
     let next: Config
@@ -134,18 +148,30 @@ async function serve (file: string, flags: ServeFlags, io: Output): Promise<numb
   return new Promise<number>(() => {}) // runs until a signal ends the process
 }
 
+/** Flags win over the file; they set TCP addresses, so they cannot apply to a socket listener. */
 function withFlags (config: Config, flags: ServeFlags): Config {
-  if (flags.host !== undefined) config.listen.host = flags.host
-  if (flags.port !== undefined) config.listen.port = flags.port
+  if (flags.host !== undefined || flags.port !== undefined) {
+    if (isSocketAddress(config.listen)) throw new UsageError('--host and --port set a TCP address, but the config listens on a Unix socket (listen.path)')
+    config.listen = { host: flags.host ?? config.listen.host, port: flags.port ?? config.listen.port }
+  }
+  if (flags.adminHost !== undefined || flags.adminPort !== undefined) {
+    if (config.admin !== false && isSocketAddress(config.admin)) throw new UsageError('--admin-host and --admin-port set a TCP address, but the config puts the admin on a Unix socket (admin.path)')
+    // A flag typed on the command line turns on an admin the file has off (`admin: false`).
+    const base = config.admin === false ? DEFAULT_ADMIN : config.admin
+    config.admin = { host: flags.adminHost ?? base.host, port: flags.adminPort ?? base.port }
+  }
   return config
 }
 
 /** The start-up summary for a person at a terminal (logs stay JSON on stdout). */
-function banner (url: string, adminUrl: string | undefined, config: Config): string {
+function banner (server: RunningServer, config: Config): string {
+  const { url, adminUrl, socket, adminSocket } = server
   const width = Math.max(...config.routes.map((r) => localUrl(url, r.prefix).length))
+  const admin = adminUrl === undefined ? '' : ` (admin ${adminSocket === undefined ? adminUrl : `unix socket ${adminSocket}`})`
   return [
-    `bearer-proxy ${version()} listening on ${url}${adminUrl === undefined ? '' : ` (admin ${adminUrl})`}`,
+    `bearer-proxy ${version()} listening on ${socket === undefined ? url : `unix socket ${socket}`}${admin}`,
     ...config.routes.map((r) => `  ${localUrl(url, r.prefix).padEnd(width)}  ->  ${r.upstream}  [${r.auth.type}]`),
+    ...(socket === undefined ? [] : [`  e.g. curl --unix-socket ${socket} ${localUrl(url, config.routes[0]?.prefix ?? '/')}`]),
     ''
   ].join('\n')
 }
@@ -205,9 +231,9 @@ async function demo (flags: ServeFlags, io: Output): Promise<number> {
   return new Promise<number>(() => {})
 }
 
-function parsePort (text: string): number {
+function parsePort (text: string, flag = '--port'): number {
   const port = Number(text)
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not "${text}"`)
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag} must be a number from 0 to 65535, not "${text}"`)
   return port
 }
 
@@ -224,6 +250,12 @@ function argumentMistake (err: Error & { code?: string }): string {
   if (err.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return err.message
   const option = /^Unknown option '(.*?)'\./.exec(err.message)?.[1]
   return option === undefined ? (err.message.split('. ')[0] ?? err.message) : `unknown option "${option}"`
+}
+
+/** A host name or an IP address (IPv6 with or without brackets), nothing that could not be one. */
+function parseHost (text: string, flag = '--host'): string {
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.:_-]+)$/.test(text)) throw new UsageError(`${flag} must be a host name or an IP address, not "${text}"`)
+  return text.startsWith('[') ? text.slice(1, -1) : text
 }
 
 function noExtra (rest: string[]): void {

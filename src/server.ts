@@ -1,11 +1,11 @@
-import { once } from 'node:events'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import { createServer } from 'node:http'
 import type { Logger } from 'pino'
 import { buildAdminApp } from './admin/app.js'
 import { Metrics } from './admin/metrics.js'
 import { buildApp, serverSettings, type ProxyApp } from './app.js'
 import type { Config } from './config/schema.js'
+import { listenOn, listeningUrl } from './listener.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 
 export interface RunningServer {
@@ -13,6 +13,10 @@ export interface RunningServer {
   url: string
   /** The admin port's base URL, when it is enabled. */
   adminUrl: string | undefined
+  /** The proxy's Unix socket path, when it listens on one (then `url` is http://localhost). */
+  socket: string | undefined
+  /** The admin's Unix socket path, when it listens on one. */
+  adminSocket: string | undefined
   /** The app serving new requests now. */
   current (): ProxyApp
   /** Swaps in a new config: unchanged routes keep their tokens, in-flight requests finish on the old app. */
@@ -40,33 +44,31 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   server.on('clientError', clientErrorHandler)
   // Websocket upgrades go to the current app's server, where @fastify/http-proxy listens for them.
   server.on('upgrade', (req, socket, head) => current.app.server.emit('upgrade', req, socket, head))
+  let admin: FastifyInstance | undefined
   try {
-    await listen(server, config.listen.host, config.listen.port)
+    if (config.admin !== false) admin = await buildAdminApp(() => current, logger)
+    // Both listeners open before either is announced: a busy admin port must not follow a "proxy listening" line.
+    await listenOn(server, 'proxy', config.listen)
+    if (admin !== undefined && config.admin !== false) {
+      await listenOn(admin.server, 'admin', config.admin).catch(async (err: unknown) => {
+        await new Promise((resolve) => server.close(resolve))
+        throw err
+      })
+    }
   } catch (err) {
-    await current.close()
+    await Promise.all([admin?.close(), current.close()])
     throw err
   }
-  const url = baseUrl(server.address() as AddressInfo)
-  logger.info({ event: 'listening', url }, 'proxy listening')
-
-  let admin: Awaited<ReturnType<typeof buildAdminApp>> | undefined
-  let adminUrl: string | undefined
-  if (config.admin !== false) {
-    admin = await buildAdminApp(() => current, logger)
-    try {
-      await admin.listen({ host: config.admin.host, port: config.admin.port })
-    } catch (err) {
-      server.close()
-      await Promise.all([admin.close(), current.close()])
-      throw err
-    }
-    adminUrl = baseUrl(admin.server.address() as AddressInfo)
-    logger.info({ event: 'admin', url: adminUrl }, 'admin port ready')
-  }
+  const url = listeningUrl(server)
+  const adminUrl = admin === undefined ? undefined : listeningUrl(admin.server)
+  const socket = config.listen.path
+  const adminSocket = config.admin === false ? undefined : config.admin.path
+  logger.info({ event: 'listening', listener: 'proxy', url, ...(socket === undefined ? {} : { socket }) }, 'proxy listening')
+  if (adminUrl !== undefined) logger.info({ event: 'listening', listener: 'admin', url: adminUrl, ...(adminSocket === undefined ? {} : { socket: adminSocket }) }, 'admin listening')
   logRoutes(logger, current.config, url)
 
   async function swap (next: Config): Promise<void> {
-    if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port || JSON.stringify(next.admin) !== JSON.stringify(config.admin)) {
+    if (JSON.stringify(next.listen) !== JSON.stringify(config.listen) || JSON.stringify(next.admin) !== JSON.stringify(config.admin)) {
       logger.warn({ event: 'reload_partial' }, 'listen and admin addresses change only on restart')
     }
     const old = current
@@ -84,6 +86,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   return {
     url,
     adminUrl,
+    socket,
+    adminSocket,
     current: () => current,
     reload (next) {
       // One reload at a time, each from the app actually current when it runs: two overlapping
@@ -145,14 +149,4 @@ function diffRoutes (old: ProxyApp, next: ProxyApp): { added: string[], removed:
     changed: [...after.keys()].filter((n) => before.has(n) && before.get(n) !== after.get(n)),
     kept: [...after.keys()].filter((n) => old.brokers.get(n) !== undefined && old.brokers.get(n) === next.brokers.get(n))
   }
-}
-
-async function listen (server: Server, host: string, port: number): Promise<void> {
-  server.listen(port, host)
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])
-}
-
-function baseUrl (address: AddressInfo): string {
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return `http://${host}:${address.port}`
 }

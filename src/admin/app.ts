@@ -1,8 +1,12 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { ProxyApp } from '../app.js'
 import type { TokenBroker } from '../auth/broker.js'
 import { fingerprint } from '../auth/redaction.js'
+import { addressText, isSocketAddress, type Config } from '../config/schema.js'
+import { HostNotAllowedError, OriginNotAllowedError } from '../errors.js'
+import { sendError } from '../proxy/error-reply.js'
+import { allowedHosts, hostAllowed, isIpLiteralHost, isLoopbackHost } from '../proxy/guards.js'
 
 /** /readyz waits at most this long for a route's first token. */
 const READY_WAIT_MS = 5000
@@ -27,7 +31,19 @@ export interface RouteView {
  * scraped and firewalled on its own; it never shows a token or a secret.
  */
 export async function buildAdminApp (current: () => ProxyApp, logger: Logger, now: () => number = Date.now): Promise<FastifyInstance> {
-  const admin = Fastify({ loggerInstance: logger.child({ component: 'admin' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
+  const admin = Fastify({
+    loggerInstance: logger.child({ component: 'admin' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    // A request without Host gets the JSON HOST_NOT_ALLOWED below, not Node's bare 400.
+    http: { requireHostHeader: false }
+  })
+  const { config } = current()
+  if (config.admin !== false && !isSocketAddress(config.admin) && !isLoopbackHost(config.admin.host)) {
+    const address = addressText(config.admin)
+    logger.warn({ event: 'exposed', listener: 'admin', address }, `admin port on ${address}: anyone who can reach it can read route status and metrics and make the proxy request tokens (/readyz)`)
+  }
+  registerAdminGuard(admin, () => current().config)
+  admin.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
 
   admin.get('/healthz', async () => ({ status: 'ok' }))
 
@@ -52,6 +68,51 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
 
   await admin.ready()
   return admin
+}
+
+/**
+ * One guard in front of every admin request, present and future (SPEC "Admin
+ * port"), so no route can forget it:
+ * - Host: the proxy port's allow-list (DNS rebinding: a hostile page whose
+ *   name now resolves to 127.0.0.1 could read /routes and /metrics), plus
+ *   `admin.host`, plus any IP literal, which a rebound name cannot produce
+ *   (container probes and scrapers use the pod's address);
+ * - browsers: any cross-site or same-site request (another port of localhost
+ *   is another site's page too) is refused, reads included. /readyz acts (it
+ *   requests tokens) and an `<img src>` needs no CORS to make it act; a page
+ *   of another origin has no business reading /routes or /metrics either, and
+ *   probes, scrapers and curl send neither Origin nor Sec-Fetch-Site. A person
+ *   opening the admin's own URL (typed, bookmarked: `Sec-Fetch-Site: none`) and
+ *   the admin's own pages (same origin) pass.
+ * No CORS header is ever set: the admin grants no access to other origins.
+ */
+function registerAdminGuard (admin: FastifyInstance, config: () => Config): void {
+  const hostsOf = new WeakMap<Config, Set<string>>()
+  admin.addHook('onRequest', (request, _reply, done) => {
+    const current = config()
+    let hosts = hostsOf.get(current)
+    if (hosts === undefined) {
+      hosts = allowedHosts(current, current.admin === false ? undefined : current.admin.host)
+      hostsOf.set(current, hosts)
+    }
+    const host = request.headers.host
+    if (host === undefined || !(hostAllowed(host, hosts) || isIpLiteralHost(host))) return done(new HostNotAllowedError(JSON.stringify(host ?? '')))
+    const origin = request.headers.origin
+    const site = request.headers['sec-fetch-site']
+    if (site === 'cross-site' || site === 'same-site' || (origin !== undefined && !isOwnOrigin(origin, host))) {
+      return done(new OriginNotAllowedError(JSON.stringify(origin ?? `(${site as string} request)`)))
+    }
+    done()
+  })
+}
+
+/** The admin's own origin is http:// plus the Host it was reached by (already checked above). */
+function isOwnOrigin (origin: string, host: string): boolean {
+  try {
+    return new URL(`http://${host}`).origin === origin.toLowerCase()
+  } catch {
+    return false
+  }
 }
 
 /** A route is ready when it can serve a token now; asking also warms a cold route. */

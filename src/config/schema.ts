@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path'
 import { z } from 'zod'
 import { decodeNetosecret } from '../auth/schemes/netosecret.js'
 
@@ -182,14 +183,90 @@ const routeSchema = z.strictObject({
   }
 })
 
-const endpoint = (host: string, port: number) => z.strictObject({
-  host: nonEmpty.default(host),
-  port: z.number().int().min(0).max(65535).default(port)
+/** A TCP listener. */
+export interface TcpAddress { host: string, port: number, path?: undefined, mode?: undefined }
+/** A Unix socket listener: only users the file mode lets in can connect. */
+export interface SocketAddress { path: string, mode: number, host?: undefined, port?: undefined }
+/** Discriminated by `path`; reading `host` of either form is allowed (undefined for a socket). */
+export type ListenAddress = TcpAddress | SocketAddress
+
+export function isSocketAddress (address: ListenAddress): address is SocketAddress {
+  return address.path !== undefined
+}
+
+/** `127.0.0.1:8080`, `[::1]:8080`, or the socket's path: for messages and logs. */
+export function addressText (address: ListenAddress): string {
+  if (isSocketAddress(address)) return address.path
+  const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host
+  return `${host}:${address.port}`
+}
+
+export const DEFAULT_LISTEN: TcpAddress = { host: '127.0.0.1', port: 8080 }
+export const DEFAULT_ADMIN: TcpAddress = { host: '127.0.0.1', port: 9901 }
+
+/** Owner only: a socket is chosen so that only its owner can use the credentials. */
+export const DEFAULT_SOCKET_MODE = 0o600
+/** sun_path holds 108 bytes on Linux, 104 on macOS, the final NUL included. */
+const MAX_SOCKET_PATH_BYTES = process.platform === 'darwin' ? 103 : 107
+
+const socketPath = z.string()
+  .refine((p) => isAbsolute(p), 'must be an absolute path')
+  .refine((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES, `must be at most ${MAX_SOCKET_PATH_BYTES} bytes long (the limit of a Unix socket path)`)
+
+/**
+ * A quoted octal string only: YAML 1.2 reads an unquoted 0660 as the decimal
+ * number 660, and a number such as 400 could mean either base, so a number is
+ * refused rather than guessed.
+ */
+const socketMode = z.unknown().transform((value, ctx) => {
+  if (typeof value !== 'string' || !/^0?[0-7]{3}$/.test(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an octal mode as a quoted string, e.g. "0660" (an unquoted 0660 is the number 660 in YAML)' })
+    return z.NEVER
+  }
+  return Number.parseInt(value, 8)
+})
+
+/** `{ host, port }` or `{ path, mode }`, never a mix (SPEC "Config"). */
+const listener = (defaults: TcpAddress) => z.strictObject({
+  host: nonEmpty.optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  path: socketPath.optional(),
+  mode: socketMode.optional()
+}).superRefine((value, ctx) => {
+  if (value.path !== undefined) {
+    for (const key of ['host', 'port'] as const) {
+      if (value[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'cannot be combined with path (a Unix socket has no host or port)' })
+    }
+  } else if (value.mode !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['mode'], message: 'applies only to a Unix socket (path)' })
+  }
+}).transform((value): ListenAddress => value.path !== undefined
+  ? { path: value.path, mode: value.mode ?? DEFAULT_SOCKET_MODE }
+  : { host: value.host ?? defaults.host, port: value.port ?? defaults.port })
+
+const adminListener = listener(DEFAULT_ADMIN)
+
+/**
+ * `false` or a listener. Not a z.union: a union that fails reports a bare
+ * "Invalid input" at `admin`, where a listener's own issue names its key
+ * (`admin.host: cannot be combined with path`).
+ */
+const adminSchema = z.custom<false | z.input<typeof adminListener>>().optional().transform((value, ctx): false | ListenAddress => {
+  if (value === undefined) return { ...DEFAULT_ADMIN }
+  if (value === false) return false
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be false, { host, port } or { path }' })
+    return z.NEVER
+  }
+  const result = adminListener.safeParse(value, { reportInput: false })
+  if (result.success) return result.data
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue })
+  return z.NEVER
 })
 
 export const configSchema = z.strictObject({
-  listen: endpoint('127.0.0.1', 8080).default({ host: '127.0.0.1', port: 8080 }),
-  admin: z.union([z.literal(false), endpoint('127.0.0.1', 9901)]).default({ host: '127.0.0.1', port: 9901 }),
+  listen: listener(DEFAULT_LISTEN).default(() => ({ ...DEFAULT_LISTEN })),
+  admin: adminSchema,
   security: z.strictObject({
     allowedHosts: z.array(nonEmpty).default([]),
     allowedOrigins: z.array(nonEmpty).default([]),

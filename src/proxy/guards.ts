@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
+import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../config/schema.js'
+import { isSocketAddress, type Config } from '../config/schema.js'
 import { BadRequestError, ClientKeyInvalidError, HostNotAllowedError, OriginNotAllowedError, UriTooLongError } from '../errors.js'
 import { routeOf } from './error-reply.js'
 import { pathOf } from './upstream.js'
@@ -53,11 +54,20 @@ export function registerGuards (app: FastifyInstance, config: Config): void {
   })
 }
 
-/** Whether the listen address can be reached from other machines without a client key or host allow-list: worth a loud warning. */
+/**
+ * Whether the proxy listens where other machines may reach it without a
+ * client key: worth a loud warning. `security.allowedHosts` changes nothing
+ * here: a Host header is the client's choice, so it stops DNS rebinding, not
+ * a client that can reach the port. A Unix socket is guarded by its file mode.
+ */
 export function exposedWithoutProtection (config: Config): boolean {
-  const host = config.listen.host.toLowerCase()
-  const loopback = host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')
-  return !loopback && config.security.clientKey === undefined && config.security.allowedHosts.length === 0
+  return !isSocketAddress(config.listen) && !isLoopbackHost(config.listen.host) && config.security.clientKey === undefined
+}
+
+/** localhost, 127.0.0.0/8 and ::1: reachable from this machine only. */
+export function isLoopbackHost (host: string): boolean {
+  const value = host.toLowerCase()
+  return value === 'localhost' || value === '::1' || value === '[::1]' || (isIPv4(value) && value.startsWith('127.'))
 }
 
 /** Sets the CORS grant for an allowed origin on forwarded response headers, keeping the upstream's other Vary fields. */
@@ -75,20 +85,39 @@ function answerPreflight (request: FastifyRequest, reply: FastifyReply): void {
   reply.header('access-control-max-age', PREFLIGHT_MAX_AGE).code(204).send()
 }
 
-function allowedHosts (config: Config): Set<string> {
+/**
+ * The Host values a listener of this config accepts (DNS rebinding defence):
+ * loopback names, `listen.host` and `extra` (unless a wildcard address), and
+ * `security.allowedHosts`; lower-cased, IPv6 addresses in brackets.
+ */
+export function allowedHosts (config: Config, ...extra: Array<string | undefined>): Set<string> {
   const hosts = new Set(LOOPBACK_HOSTS)
-  const listen = config.listen.host.toLowerCase()
-  if (!WILDCARD_HOSTS.has(listen)) hosts.add(listen.includes(':') && !listen.startsWith('[') ? `[${listen}]` : listen)
+  for (const own of [config.listen.host, ...extra]) {
+    if (own === undefined) continue
+    const value = own.toLowerCase()
+    if (!WILDCARD_HOSTS.has(value)) hosts.add(value.includes(':') && !value.startsWith('[') ? `[${value}]` : value)
+  }
   for (const h of config.security.allowedHosts) hosts.add(h.toLowerCase())
   return hosts
 }
 
 /** Exact match of the Host value, with or without its port: `localhost.evil.example` is not `localhost`. */
-function hostAllowed (host: string, allowed: Set<string>): boolean {
+export function hostAllowed (host: string, allowed: Set<string>): boolean {
   const value = host.toLowerCase()
   if (allowed.has(value)) return true
   const withoutPort = value.replace(/:\d+$/, '')
   return withoutPort !== value && allowed.has(withoutPort)
+}
+
+/**
+ * A Host that is an IP address (`192.0.2.7`, `[2001:db8::7]`, either with a
+ * port): a browser sends one only for a URL that names the address itself, so
+ * it cannot carry a rebound attacker's name.
+ */
+export function isIpLiteralHost (host: string): boolean {
+  const bracketed = /^\[([0-9a-f:.]+)\](?::\d+)?$/i.exec(host)
+  if (bracketed !== null) return isIPv6(bracketed[1] as string)
+  return isIPv4(host.replace(/:\d+$/, ''))
 }
 
 /**
