@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
-import type { ServerOptions } from 'node:http'
+import { METHODS, type ServerOptions } from 'node:http'
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { Metrics } from './admin/metrics.js'
@@ -18,6 +18,8 @@ import { createRouteDispatcher, registerRoute, websocketConstraint } from './pro
 import { pathOf } from './proxy/upstream.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
+/** The methods whose bodies fastify parses by default (QUERY where this Node's parser knows it). */
+const FASTIFY_BODY_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY'].filter((m) => METHODS.includes(m))
 
 export interface AppOptions {
   logger: Logger
@@ -138,6 +140,10 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     // Bad URLs (malformed percent-encoding) get the proxy's JSON error shape too.
     frameworkErrors: (error, request, reply) => sendError(request, reply, new BadRequestError(error.message, { cause: error }))
   })
+  // Fastify reads no body: the route's handler takes it as it comes (proxy/body.ts). Fastify would
+  // skip the body of a GET (which Elasticsearch-style APIs use), and parse JSON or refuse a media
+  // type it cannot read before knowing whether any route matches (a 400 or 415 instead of 404).
+  for (const method of FASTIFY_BODY_METHODS) app.addHttpMethod(method, { hasBody: false, overrideExisting: true })
   if (exposedWithoutProtection(config)) {
     options.logger.warn({ event: 'exposed', host: config.listen.host }, `listening on ${config.listen.host} without security.clientKey or security.allowedHosts: anyone who can reach this port can use its credentials`)
   }

@@ -9,7 +9,7 @@ import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
 import { RequestTimeoutError } from '../errors.js'
-import { keepSmallBodies, ReplayableBody } from './body.js'
+import { ReplayableBody, requestBody } from './body.js'
 import { sendError } from './error-reply.js'
 import { grantOrigin } from './guards.js'
 import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
@@ -105,6 +105,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   /** Plain requests: the token is fetched here rather than in a preHandler, a hook stage fewer per request. */
   function handler (request: FastifyRequest, reply: FastifyReply): void {
     const socket = request.raw.socket
+    request.body = requestBody(request)
     // The answer closes when its connection does, unless it is queued behind another on a
     // pipelined connection: then only the request closes. A request also closes, with its
     // client still there, once its body has been read: the socket decides.
@@ -236,8 +237,6 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   }
 
   app.register(async (scope) => {
-    scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser('*', keepSmallBodies)
     scope.route({ url: localPrefix === '' ? '/' : localPrefix, method: HTTP_METHODS, config, handler })
     scope.route({ url: `${localPrefix}/*`, method: HTTP_METHODS, config, handler })
 
