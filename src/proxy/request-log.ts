@@ -34,5 +34,5 @@ export function requestEnded (request: FastifyRequest, reply: FastifyReply, metr
   const line = { route, method: request.method, path: pathOf(request.url), status, ms: Math.round(reply.elapsedTime * 10) / 10 }
   if (finished) request.log.info(line, 'request')
   else request.log.info({ ...line, aborted: true }, 'request')
-  metrics.request(route ?? '', request.method, status, reply.elapsedTime / 1000)
+  metrics.request(route, request.method, status, reply.elapsedTime / 1000)
 }
