@@ -8,6 +8,7 @@ import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
+import { cleartextUrls } from './config/cleartext.js'
 import type { Config, RouteConfig } from './config/schema.js'
 import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
 import { sendError } from './proxy/error-reply.js'
@@ -146,6 +147,9 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   for (const method of FASTIFY_BODY_METHODS) app.addHttpMethod(method, { hasBody: false, overrideExisting: true })
   if (exposedWithoutProtection(config)) {
     options.logger.warn({ event: 'exposed', host: config.listen.host }, `listening on ${config.listen.host} without security.clientKey or security.allowedHosts: anyone who can reach this port can use its credentials`)
+  }
+  for (const { route, key, origin } of cleartextUrls(config)) {
+    options.logger.warn({ event: 'cleartext', route, key, origin }, `routes.${route}.${key} is plain http to ${origin}, beyond this machine: credentials and tokens cross the network unencrypted`)
   }
   registerGuards(app, config)
   app.decorateRequest('proxyState', null)
