@@ -42,7 +42,12 @@ export interface ProxyApp {
   /** Token request budgets per endpoint, handed on to the next app at a reload. */
   budgets: RequestBudgets
   metrics: Metrics
-  /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting. */
+  /**
+   * From now on, requests still in flight are being cut by the shutdown: each is logged as cut
+   * (`cut: "shutdown"`), never as its client leaving or its upstream failing.
+   */
+  cutInFlight (): void
+  /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting (and implies cutInFlight). */
   close (options?: { force?: boolean }): Promise<void>
 }
 
@@ -155,6 +160,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   app.decorateRequest('proxyState', null)
   app.decorateRequest('bearerRoute', null)
   app.decorateRequest('requestLogged', false)
+  const shutdownCut = { active: false }
+  app.decorate('shutdownCut', shutdownCut)
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
   const prefixes = config.routes.map((r) => r.prefix).sort()
@@ -186,8 +193,10 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     fingerprints,
     budgets: created.budgets,
     metrics,
+    cutInFlight: () => { shutdownCut.active = true },
     close: async (options = {}) => {
       force = options.force === true
+      if (force) shutdownCut.active = true
       await app.close()
       for (const broker of brokers.values()) broker.close()
     }
