@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
-import type { ServerOptions } from 'node:http'
+import { METHODS, type ServerOptions } from 'node:http'
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { Metrics } from './admin/metrics.js'
@@ -8,6 +8,7 @@ import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
+import { cleartextUrls } from './config/cleartext.js'
 import { addressText, type Config, type RouteConfig } from './config/schema.js'
 import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
 import { sendError } from './proxy/error-reply.js'
@@ -18,6 +19,8 @@ import { createRouteDispatcher, registerRoute, websocketConstraint } from './pro
 import { pathOf } from './proxy/upstream.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
+/** The methods whose bodies fastify parses by default (QUERY where this Node's parser knows it). */
+const FASTIFY_BODY_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY'].filter((m) => METHODS.includes(m))
 
 export interface AppOptions {
   logger: Logger
@@ -39,7 +42,12 @@ export interface ProxyApp {
   /** Token request budgets per endpoint, handed on to the next app at a reload. */
   budgets: RequestBudgets
   metrics: Metrics
-  /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting. */
+  /**
+   * From now on, requests still in flight are being cut by the shutdown: each is logged as cut
+   * (`cut: "shutdown"`), never as its client leaving or its upstream failing.
+   */
+  cutInFlight (): void
+  /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting (and implies cutInFlight). */
   close (options?: { force?: boolean }): Promise<void>
 }
 
@@ -140,14 +148,23 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     // Bad URLs (malformed percent-encoding) get the proxy's JSON error shape too.
     frameworkErrors: (error, request, reply) => sendError(request, reply, new BadRequestError(error.message, { cause: error }))
   })
+  // Fastify reads no body: the route's handler takes it as it comes (proxy/body.ts). Fastify would
+  // skip the body of a GET (which Elasticsearch-style APIs use), and parse JSON or refuse a media
+  // type it cannot read before knowing whether any route matches (a 400 or 415 instead of 404).
+  for (const method of FASTIFY_BODY_METHODS) app.addHttpMethod(method, { hasBody: false, overrideExisting: true })
   if (exposedWithoutProtection(config)) {
     const address = addressText(config.listen)
     options.logger.warn({ event: 'exposed', address }, `listening on ${address} without security.clientKey: anyone who can reach this address can use its credentials (security.allowedHosts is no access control: a Host header is the client's choice)`)
+  }
+  for (const { route, key, origin } of cleartextUrls(config)) {
+    options.logger.warn({ event: 'cleartext', route, key, origin }, `routes.${route}.${key} is plain http to ${origin}, beyond this machine: credentials and tokens cross the network unencrypted`)
   }
   registerGuards(app, config)
   app.decorateRequest('proxyState', null)
   app.decorateRequest('bearerRoute', null)
   app.decorateRequest('requestLogged', false)
+  const shutdownCut = { active: false }
+  app.decorate('shutdownCut', shutdownCut)
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
   const prefixes = config.routes.map((r) => r.prefix).sort()
@@ -179,8 +196,10 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     fingerprints,
     budgets: created.budgets,
     metrics,
+    cutInFlight: () => { shutdownCut.active = true },
     close: async (options = {}) => {
       force = options.force === true
+      if (force) shutdownCut.active = true
       await app.close()
       for (const broker of brokers.values()) broker.close()
     }

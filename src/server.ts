@@ -8,6 +8,9 @@ import type { Config } from './config/schema.js'
 import { listenOn, listeningUrl } from './listener.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 
+/** Past the grace, how long the answers of cut connections get to close (and log). */
+const CUT_CLOSE_WAIT_MS = 1000
+
 export interface RunningServer {
   /** The proxy's base URL, e.g. http://127.0.0.1:8080 */
   url: string
@@ -67,6 +70,9 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   if (adminUrl !== undefined) logger.info({ event: 'listening', listener: 'admin', url: adminUrl, ...(adminSocket === undefined ? {} : { socket: adminSocket }) }, 'admin listening')
   logRoutes(logger, current.config, url)
 
+  /** Apps a reload replaced that still finish their requests in flight. */
+  const retiring = new Set<ProxyApp>()
+
   async function swap (next: Config): Promise<void> {
     if (JSON.stringify(next.listen) !== JSON.stringify(config.listen) || JSON.stringify(next.admin) !== JSON.stringify(config.admin)) {
       logger.warn({ event: 'reload_partial' }, 'listen and admin addresses change only on restart')
@@ -77,7 +83,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     logger.info({ event: 'reloaded', ...diffRoutes(old, current) }, 'config reloaded')
     logRoutes(logger, current.config, url)
     // The old app finishes what it has in flight (its upstream agents close gracefully).
-    old.app.close().then(() => {
+    retiring.add(old)
+    old.app.close().finally(() => retiring.delete(old)).then(() => {
       for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.close()
     }, (err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
   }
@@ -106,9 +113,20 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
         server.closeIdleConnections()
       }
       const force = busy()
-      if (force) logger.warn({ event: 'shutdown_forced', inFlight }, 'grace period over; closing open connections')
+      if (force) {
+        logger.warn({ event: 'shutdown_forced', inFlight }, 'grace period over; closing open connections')
+        // Told before their connections go, so the requests still in flight (on this app, or on one a
+        // reload retired) are logged as cut by the shutdown, not blamed on their client or upstream.
+        current.cutInFlight()
+        for (const old of retiring) old.cutInFlight()
+      }
       server.closeAllConnections()
       await closed
+      // The cut answers close a turn of the event loop later (their sockets' handles close
+      // first), and their requests are logged then: waited for, so an exit right after this
+      // close loses no line.
+      const cutDeadline = Date.now() + CUT_CLOSE_WAIT_MS
+      while (busy() && Date.now() < cutDeadline) await new Promise((resolve) => setTimeout(resolve, 10))
       await Promise.all([current.close({ force }), admin?.close()])
     }
   }

@@ -4,8 +4,10 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { clientCredentialsRoute, listen, sendJson, tokenServer } from './helpers.js'
 import { tempDir } from './cli-helpers.js'
+import { parseConfig } from '../src/config/load.js'
+import { rawRequest } from './proxy-http-helpers.js'
 import { gate, waitFor } from './token-lifecycle-helpers.js'
-import { freePort, spawnServe, writeConfig } from './operability-helpers.js'
+import { freePort, spawnServe, startTestServer, writeConfig } from './operability-helpers.js'
 
 /** Past the grace period, the process may take this long to close everything and exit. */
 const EXIT_MARGIN_MS = 3000
@@ -102,6 +104,54 @@ test('a request slower than shutdownGrace does not keep the process alive', asyn
   assert.ok(serve.lines.some((l) => l.event === 'shutdown_forced'), 'the forced close is logged')
   // The client got no answer from an upstream that never gave one: its connection was closed.
   assert.notEqual(await inFlight, 200)
+  // The cut request has its one log line, marked as cut by the shutdown, and is not blamed on the upstream.
+  const lines = serve.lines.filter((l) => l.msg === 'request')
+  assert.deepEqual(lines.map((l) => [l.path, l.status, l.aborted, l.cut]), [['/api/never', 503, true, 'shutdown']])
+  assert.ok(!serve.lines.some((l) => l.msg === 'request failed' || JSON.stringify(l).includes('UND_ERR')), JSON.stringify(serve.lines))
+})
+
+test('requests cut past the grace are logged as cut by the shutdown, never as upstream failures', async (t) => {
+  const tokens = await tokenServer(t)
+  const heldToken = gate()
+  const slowTokens = await tokenServer(t, async (_call, n, res) => {
+    await heldToken.promise
+    sendJson(res, 200, { access_token: `slow-${n}`, expires_in: 3600 })
+  })
+  t.after(heldToken.open)
+  const arrived = new Set<string>()
+  const upstream = await listen(t, (req, res) => {
+    arrived.add(req.url ?? '')
+    // /stream starts a big answer and stops half-way; /never does not answer at all.
+    if (req.url === '/stream') res.writeHead(200, { 'content-type': 'application/octet-stream' }).write(Buffer.alloc(256 * 1024))
+  })
+  const server = await startTestServer(t, {
+    admin: { host: '127.0.0.1', port: 0 },
+    shutdownGrace: 300,
+    routes: {
+      api: clientCredentialsRoute(upstream.url, tokens.tokenUrl),
+      slow: clientCredentialsRoute(upstream.url, slowTokens.tokenUrl)
+    }
+  })
+  const metricsBefore = await (await fetch(`${server.adminUrl ?? ''}/metrics`)).text()
+  assert.doesNotMatch(metricsBefore, /bearer_proxy_upstream_errors_total\{/)
+
+  const never = rawRequest(server.url, { path: '/api/never' }).then((r) => r.status, (err: Error) => err.message)
+  const stream = rawRequest(server.url, { path: '/api/stream' }).then((r) => r.status, (err: Error) => err.message)
+  const token = rawRequest(server.url, { path: '/slow/waiting' }).then((r) => r.status, (err: Error) => err.message)
+  await waitFor(() => arrived.size === 2 && slowTokens.calls.length === 1, 'both upstream requests and the token request', 5000)
+
+  await server.stop()
+  for (const outcome of await Promise.all([never, stream, token])) assert.notEqual(outcome, 200)
+
+  const lines = server.logs.lines
+  const requests = lines.filter((l) => l.msg === 'request').map((l) => [l.route, l.path, l.status, l.aborted, l.cut]).sort()
+  assert.deepEqual(requests, [
+    ['api', '/api/never', 503, true, 'shutdown'],
+    // Its status and headers had gone out: logged with them.
+    ['api', '/api/stream', 200, true, 'shutdown'],
+    ['slow', '/slow/waiting', 503, true, 'shutdown']
+  ])
+  assert.ok(!lines.some((l) => l.msg === 'request failed' || JSON.stringify(l).includes('UND_ERR')), JSON.stringify(lines.filter((l) => l.level !== 30)))
 })
 
 test('SIGINT exits 0', async (t) => {
@@ -114,4 +164,22 @@ test('SIGINT exits 0', async (t) => {
   assert.equal(signal, null)
   assert.equal(code, 0, serve.stderr())
   assert.ok(serve.lines.some((l) => l.event === 'shutdown' && l.signal === 'SIGINT'))
+})
+
+test('a request still finishing on a config a reload replaced is logged as cut by the shutdown too', async (t) => {
+  const tokens = await tokenServer(t)
+  let arrived = 0
+  const upstream = await listen(t, () => { arrived++ })
+  const input = { listen: { host: '127.0.0.1', port: 0 }, admin: false, shutdownGrace: 300, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } }
+  const server = await startTestServer(t, input)
+  const inFlight = rawRequest(server.url, { path: '/api/before-reload' }).then((r) => r.status, (err: Error) => err.message)
+  await waitFor(() => arrived === 1, 'the request to reach the upstream', 5000)
+
+  await server.reload(parseConfig({ ...input, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl, { timeout: 40_000 }) } }, { env: {} }))
+  await server.stop()
+  assert.notEqual(await inFlight, 200)
+
+  const requests = server.logs.lines.filter((l) => l.msg === 'request').map((l) => [l.path, l.status, l.aborted, l.cut])
+  assert.deepEqual(requests, [['/api/before-reload', 503, true, 'shutdown']])
+  assert.ok(!server.logs.lines.some((l) => l.msg === 'request failed'))
 })

@@ -130,7 +130,8 @@ test('hop-by-hop response headers are not passed to the client, ordinary ones ar
     assert.ok(!all.includes(value), `upstream value ${value} reached the client`)
   }
   assert.equal(res.headers['x-request-id'], 'req-abc-123')
-  assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/'])
+  // Both lines, each scoped under the route's prefix (cookie-isolation.test.ts has the rules).
+  assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/api', 'b=2; Path=/api'])
   assert.equal(res.headers['cache-control'], 'no-store')
   assert.equal(res.headers['content-type'], 'text/plain')
 })

@@ -3,6 +3,9 @@ import type { TokenBroker } from '../auth/broker.js'
 
 export type TokenOutcome = 'obtained' | 'refreshed' | 'rejected' | 'unavailable'
 
+/** The route label of requests that matched no route: fixed, and no route name can spell it. */
+const NO_ROUTE_LABEL = '(none)'
+
 /**
  * The proxy's Prometheus metrics, in a registry of its own (so two proxies in
  * one process, as in tests, never share counters). Labels are route names,
@@ -42,7 +45,9 @@ export class Metrics {
     })
   }
 
-  request (route: string, method: string, status: number, seconds: number): void {
+  /** One answered request; `route` is undefined when the request matched none. */
+  request (routeName: string | undefined, method: string, status: number, seconds: number): void {
+    const route = routeName ?? NO_ROUTE_LABEL
     const statusClass = `${Math.floor(status / 100)}xx`
     const key = `${route} ${method} ${statusClass}`
     let children = this.#requestChildren.get(key)

@@ -79,15 +79,18 @@ export class ReplayableBody extends Readable {
 }
 
 /**
- * Content parser for every type: a body with a known length up to the limit
- * streams through a ReplayableBody; anything larger, or chunked, streams
- * through untouched and cannot be replayed.
+ * The body of a request as its upstream gets it. The proxy reads bodies
+ * itself, in the route's handler: fastify parses none (see app.ts), so a body
+ * goes on whatever the method, GET and HEAD included, and nothing is read
+ * before a route matched. A body with a known length up to the limit streams
+ * through a ReplayableBody; anything larger, or chunked, streams through
+ * untouched and cannot be replayed; a request that announces no body (no
+ * Content-Length, or 0, and no Transfer-Encoding) has none.
  */
-export function keepSmallBodies (request: FastifyRequest, payload: NodeJS.ReadableStream & Readable, done: (err: Error | null, body?: unknown) => void): void {
-  const length = Number(request.headers['content-length'])
-  if (request.headers['transfer-encoding'] !== undefined || !Number.isInteger(length) || length > MAX_REPLAY_BODY_BYTES) {
-    done(null, payload)
-    return
-  }
-  done(null, new ReplayableBody(payload, length))
+export function requestBody (request: FastifyRequest): Readable | undefined {
+  const raw = request.raw
+  if (raw.headers['transfer-encoding'] !== undefined) return raw
+  const length = Number(raw.headers['content-length'])
+  if (!(length > 0)) return undefined
+  return length > MAX_REPLAY_BODY_BYTES ? raw : new ReplayableBody(raw, length)
 }

@@ -70,11 +70,24 @@ export function isLoopbackHost (host: string): boolean {
   return value === 'localhost' || value === '::1' || value === '[::1]' || (isIPv4(value) && value.startsWith('127.'))
 }
 
-/** Sets the CORS grant for an allowed origin on forwarded response headers, keeping the upstream's other Vary fields. */
+/**
+ * Sets the CORS grant for an allowed origin on forwarded response headers. The
+ * answer now depends on Origin, so Origin joins the upstream's Vary fields, on
+ * one line or on several (given as an array), all of which are kept; `Vary: *`
+ * already covers it.
+ */
 export function grantOrigin (headers: IncomingHttpHeaders, origin: string): void {
   headers['access-control-allow-origin'] = origin
-  const vary = typeof headers.vary === 'string' ? headers.vary : ''
-  if (!/(^|,)\s*origin\s*(,|$)/i.test(vary)) headers.vary = vary === '' ? 'Origin' : `${vary}, Origin`
+  // Node's typings say one string; undici gives a header sent on several lines as an array.
+  const all: NodeJS.Dict<string | string[]> = headers
+  const vary = all.vary
+  if (vary === undefined || vary === '') {
+    all.vary = 'Origin'
+    return
+  }
+  const lines = typeof vary === 'string' ? [vary] : vary
+  if (lines.some((line) => /(^|,)\s*(origin|\*)\s*(,|$)/i.test(line))) return
+  all.vary = typeof vary === 'string' ? `${vary}, Origin` : [...vary, 'Origin']
 }
 
 function answerPreflight (request: FastifyRequest, reply: FastifyReply): void {

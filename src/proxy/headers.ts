@@ -16,16 +16,25 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'host'
 ])
 
+/**
+ * Browsers keep one cookie jar for every port of a host, so the Cookie header
+ * of a request to the proxy holds the cookies of every local app (a notebook's
+ * session, a dev server's): it reaches an upstream only on routes that opt in
+ * with `forwardCookies`.
+ */
+const DROPPED_REQUEST_HEADERS_AND_COOKIES = new Set([...DROPPED_REQUEST_HEADERS, 'cookie'])
+
 /** Hop-by-hop response headers: Node frames the answer to the client itself. */
 const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'transfer-encoding'])
 
 /**
- * The headers an upstream receives: the client's, less the dropped ones and
- * those its Connection header names, with the upstream's own Host and the
- * route's credential (set last, so no header the client names can remove them).
+ * The headers an upstream receives: the client's, less the dropped ones (and
+ * Cookie unless the route forwards cookies) and those its Connection header
+ * names, with the upstream's own Host and the route's credential (set last, so
+ * no header the client names can remove them).
  */
-export function upstreamRequestHeaders (client: IncomingHttpHeaders, host: string, credential: readonly [string, string]): IncomingHttpHeaders {
-  const headers = passedOn(client, DROPPED_REQUEST_HEADERS)
+export function upstreamRequestHeaders (client: IncomingHttpHeaders, host: string, credential: readonly [string, string], forwardCookies: boolean): IncomingHttpHeaders {
+  const headers = passedOn(client, forwardCookies ? DROPPED_REQUEST_HEADERS : DROPPED_REQUEST_HEADERS_AND_COOKIES)
   headers.host = host
   headers[credential[0]] = credential[1]
   return headers

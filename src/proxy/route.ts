@@ -9,7 +9,8 @@ import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
 import type { RouteConfig } from '../config/schema.js'
 import { RequestTimeoutError } from '../errors.js'
-import { keepSmallBodies, ReplayableBody } from './body.js'
+import { ReplayableBody, requestBody } from './body.js'
+import { cookieScoper } from './cookies.js'
 import { sendError } from './error-reply.js'
 import { grantOrigin } from './guards.js'
 import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
@@ -93,6 +94,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   // A static key would come back the same: dropping it or replaying with it only repeats the refusal.
   const renewable = broker.scheme.endpoint !== undefined
   const rewriteLocation = locationRewriter(route.upstream, route.prefix)
+  const scopeCookies = cookieScoper(route.upstream, route.prefix)
   const upstream = upstreamTarget(route.upstream, route.prefix)
   const localPrefix = route.prefix === '/' ? '' : route.prefix
   const config = { bearerRoute: { name: route.name, prefix: route.prefix } }
@@ -105,6 +107,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   /** Plain requests: the token is fetched here rather than in a preHandler, a hook stage fewer per request. */
   function handler (request: FastifyRequest, reply: FastifyReply): void {
     const socket = request.raw.socket
+    request.body = requestBody(request)
     // The answer closes when its connection does, unless it is queued behind another on a
     // pipelined connection: then only the request closes. A request also closes, with its
     // client still there, once its body has been read: the socket decides.
@@ -180,7 +183,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
       origin: upstream.origin,
       path: state.target,
       method: request.method as Dispatcher.HttpMethod,
-      headers: upstreamRequestHeaders(request.headers, upstream.host, credential),
+      headers: upstreamRequestHeaders(request.headers, upstream.host, credential, route.forwardCookies),
       body: request.body instanceof Readable ? request.body : null,
       headersTimeout: route.timeout,
       bodyTimeout: route.timeout
@@ -206,6 +209,9 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     if (refused) broker.invalidate(state.token)
     const headers = cleanResponseHeaders(upstreamHeaders)
     if (typeof headers.location === 'string') headers.location = rewriteLocation(headers.location)
+    // Node's typings say string[]; undici gives a single line as a string.
+    const cookies: string | string[] | undefined = headers['set-cookie']
+    if (cookies !== undefined) headers['set-cookie'] = scopeCookies(cookies)
     // The guards let this Origin through; the proxy's CORS grant wins over the upstream's own.
     if (request.headers.origin !== undefined) grantOrigin(headers, request.headers.origin)
     // The upstream answered before reading the whole upload: this connection cannot carry another request.
@@ -236,8 +242,6 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   }
 
   app.register(async (scope) => {
-    scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser('*', keepSmallBodies)
     scope.route({ url: localPrefix === '' ? '/' : localPrefix, method: HTTP_METHODS, config, handler })
     scope.route({ url: `${localPrefix}/*`, method: HTTP_METHODS, config, handler })
 

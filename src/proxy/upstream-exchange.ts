@@ -3,6 +3,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, type Dispatcher } from 'undici'
 import { UpstreamUnavailableError } from '../errors.js'
 import { upstreamFailure } from './error-reply.js'
+import { cutByShutdown } from './request-log.js'
 import type { ProxyState } from './route.js'
 
 /** Answers up to this size (by Content-Length) are read whole and sent with their headers in one write. */
@@ -138,8 +139,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const mode = this.mode
     this.mode = DONE
     if (mode === DROPPING || mode === DONE) return
-    // The upstream broke off mid-answer: the client's answer is broken off too, never passed on truncated.
-    if (mode !== AWAITING_HEAD) this.res.destroy()
+    // The upstream broke off mid-answer: the client's answer is broken off too, never passed on
+    // truncated. Past the shutdown grace the proxy cut the upstream request itself: the client's
+    // connection is cut too (and the request logged as cut), not answered as an upstream failure.
+    if (mode !== AWAITING_HEAD || cutByShutdown(this.request)) this.res.destroy()
     else if (!this.res.headersSent) this.route.failed(this, upstreamFailure(err, this.route.timeoutMs))
   }
 
