@@ -14,8 +14,9 @@ import { sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
 import { requestEnded } from './proxy/request-log.js'
-import { createRouteDispatcher, registerRoute, websocketConstraint } from './proxy/route.js'
+import { createRouteDispatcher, registerRoute } from './proxy/route.js'
 import { pathOf } from './proxy/upstream.js'
+import { WebsocketUpgrades, websocketConstraint } from './proxy/websocket.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
 
@@ -39,6 +40,8 @@ export interface ProxyApp {
   /** Token request budgets per endpoint, handed on to the next app at a reload. */
   budgets: RequestBudgets
   metrics: Metrics
+  /** Its websocket upgrades and open sessions. */
+  upgrades: WebsocketUpgrades
   /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting. */
   close (options?: { force?: boolean }): Promise<void>
 }
@@ -156,15 +159,21 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     done()
   })
 
+  const upgrades = new WebsocketUpgrades(app)
   const dispatchers: Dispatcher[] = []
   for (const route of config.routes) {
     const dispatcher = createRouteDispatcher()
     dispatchers.push(dispatcher)
-    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics })
+    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics, upgrades })
   }
   // Closing waits for in-flight upstream requests (undici's close is graceful), unless forced:
   // past the shutdown grace, upstream requests still pending are cut.
   let force = false
+  // Before the server closes: it waits for every connection, websocket sessions included.
+  app.addHook('preClose', (done) => {
+    upgrades.close(force)
+    done()
+  })
   app.addHook('onClose', async () => {
     await Promise.all(dispatchers.map((d) => force ? d.destroy() : d.close()))
   })
@@ -176,6 +185,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     fingerprints,
     budgets: created.budgets,
     metrics,
+    upgrades,
     close: async (options = {}) => {
       force = options.force === true
       await app.close()

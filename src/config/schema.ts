@@ -146,6 +146,7 @@ const routeSchema = z.strictObject({
     .optional(),
   /** Upstream statuses that mean "token rejected": drop the token, get a new one, replay once. */
   retryOn: z.array(z.number().int().min(400).max(599)).default([401]),
+  forwardCookies: z.boolean().default(false),
   /** Upstream response timeout, ms. */
   timeout: positiveMs.default(30_000),
   auth: authSchema
