@@ -5,7 +5,7 @@ import { createServer, type Socket } from 'node:net'
 import { test, type TestContext } from 'node:test'
 import WebSocket from 'ws'
 import { clientCredentialsRoute, freePort, startProxy, tokenServer } from './helpers.js'
-import { portOf } from './security-helpers.js'
+import { jsonError, portOf, socketExchange } from './security-helpers.js'
 import { openWebsocket, until, websocketUpstream, wsBase } from './websocket-helpers.js'
 
 function errorOf (body: string): { code: string, route?: string } {
@@ -155,4 +155,26 @@ test('a client that leaves during the handshake ends the upstream handshake and 
   assert.equal(line?.path, '/api/live')
   assert.equal(line?.aborted, true)
   assert.equal(upstream.handshakes.length, 1)
+})
+
+test('an upgrade that is no valid websocket handshake gets 400 before any token or upstream work', async (t) => {
+  const tokens = await tokenServer(t)
+  const upstream = await websocketUpstream(t)
+  const proxy = await startProxy(t, { routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const host = `Host: 127.0.0.1:${new URL(proxy.url).port}`
+  const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13'
+
+  const invalid: Array<[string, string]> = [
+    ['a HEAD upgrade', `HEAD /api/live HTTP/1.1\r\n${host}\r\n${upgrade}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`],
+    ['a malformed key', `GET /api/live HTTP/1.1\r\n${host}\r\n${upgrade}\r\nSec-WebSocket-Key: short\r\n\r\n`],
+    ['a duplicate subprotocol', `GET /api/live HTTP/1.1\r\n${host}\r\n${upgrade}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: chat, chat\r\n\r\n`]
+  ]
+  for (const [what, request] of invalid) {
+    const answer = await socketExchange(proxy.url, request)
+    assert.equal(answer.status, 400, what)
+    if (!what.startsWith('a HEAD')) assert.equal(jsonError(answer.body)?.code, 'BAD_REQUEST', what)
+    assert.ok(answer.closed, `${what}: the connection is closed`)
+  }
+  assert.equal(tokens.calls.length, 0)
+  assert.equal(upstream.handshakes.length, 0)
 })

@@ -223,7 +223,7 @@ export function websocketHandler ({ route, broker, metrics, upgrades }: Websocke
     const pending = taken
     const socket = pending.socket
     const protocols = offeredProtocols(request.headers['sec-websocket-protocol'])
-    const problem = handshakeProblem(request.headers, protocols)
+    const problem = handshakeProblem(request.method, request.headers, protocols)
     if (problem !== undefined) {
       sendError(request, reply, new BadRequestError(problem))
       return
@@ -357,6 +357,9 @@ export function websocketHandler ({ route, broker, metrics, upgrades }: Websocke
           // is reported to the other as going away (the client) or a bad gateway (the upstream).
           const lost = failed[side] || code === 1006
           closeWith(other, lost ? (side === 'client' ? GOING_AWAY : BAD_GATEWAY) : code, lost ? '' : reason)
+          // Held back for this side, the other would never read its close frame: what it still
+          // sends is dropped (see relay), nothing is buffered.
+          other.resume()
         }
         if (--open > 0) return
         upgrades.untrack(session)
@@ -395,6 +398,9 @@ function relay (from: WebSocket, to: WebSocket, count: (bytes: number) => void):
     }
   }
   from.on('message', (data, isBinary) => {
+    // Closing: ws would drop the message but count it as buffered, which would hold `from` back
+    // again and keep its close frame unread.
+    if (to.readyState !== WebSocket.OPEN) return
     // binaryType is nodebuffer: a whole message is one Buffer.
     const message = data as Buffer
     count(message.length)
@@ -439,7 +445,9 @@ function offeredProtocols (header: string | undefined): string[] {
 }
 
 /** What makes the client's handshake one ws would refuse: checked before any token or upstream work. */
-function handshakeProblem (headers: IncomingHttpHeaders, protocols: string[]): string | undefined {
+function handshakeProblem (method: string, headers: IncomingHttpHeaders, protocols: string[]): string | undefined {
+  // fastify adds a HEAD route beside each GET one.
+  if (method !== 'GET') return 'a websocket upgrade must be a GET request'
   const key = headers['sec-websocket-key']
   if (key === undefined || !WEBSOCKET_KEY.test(key)) return 'missing or invalid Sec-WebSocket-Key header'
   const version = headers['sec-websocket-version']
