@@ -15,8 +15,9 @@ import { sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
 import { requestEnded } from './proxy/request-log.js'
-import { createRouteDispatcher, registerRoute, websocketConstraint } from './proxy/route.js'
+import { createRouteDispatcher, registerRoute } from './proxy/route.js'
 import { pathOf } from './proxy/upstream.js'
+import { WebsocketUpgrades, websocketConstraint } from './proxy/websocket.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
 /** The methods whose bodies fastify parses by default (QUERY where this Node's parser knows it). */
@@ -47,6 +48,8 @@ export interface ProxyApp {
    * (`cut: "shutdown"`), never as its client leaving or its upstream failing.
    */
   cutInFlight (): void
+  /** Its websocket upgrades and open sessions. */
+  upgrades: WebsocketUpgrades
   /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting (and implies cutInFlight). */
   close (options?: { force?: boolean }): Promise<void>
 }
@@ -176,15 +179,21 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     done()
   })
 
+  const upgrades = new WebsocketUpgrades(app)
   const dispatchers: Dispatcher[] = []
   for (const route of config.routes) {
     const dispatcher = createRouteDispatcher()
     dispatchers.push(dispatcher)
-    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics })
+    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics, upgrades })
   }
   // Closing waits for in-flight upstream requests (undici's close is graceful), unless forced:
   // past the shutdown grace, upstream requests still pending are cut.
   let force = false
+  // Before the server closes: it waits for every connection, websocket sessions included.
+  app.addHook('preClose', (done) => {
+    upgrades.close(force)
+    done()
+  })
   app.addHook('onClose', async () => {
     await Promise.all(dispatchers.map((d) => force ? d.destroy() : d.close()))
   })
@@ -197,6 +206,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     budgets: created.budgets,
     metrics,
     cutInFlight: () => { shutdownCut.active = true },
+    upgrades,
     close: async (options = {}) => {
       force = options.force === true
       if (force) shutdownCut.active = true

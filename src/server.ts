@@ -45,7 +45,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     current.app.routing(req, res)
   })
   server.on('clientError', clientErrorHandler)
-  // Websocket upgrades go to the current app's server, where @fastify/http-proxy listens for them.
+  // Websocket upgrades go to the current app's server, where its WebsocketUpgrades listens for them.
   server.on('upgrade', (req, socket, head) => current.app.server.emit('upgrade', req, socket, head))
   let admin: FastifyInstance | undefined
   try {
@@ -106,20 +106,25 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     async close () {
       const closed = new Promise((resolve) => server.close(resolve))
       server.closeIdleConnections()
+      // Websocket sessions never finish by themselves: they are asked to close now (1001). The
+      // server waits for their connections too, which closeAllConnections does not reach.
+      const upgrades = current.upgrades
+      upgrades.close(false)
       const deadline = Date.now() + current.config.shutdownGrace
       // inFlight drops as responses close, in callbacks this loop waits for.
-      while (busy() && Date.now() < deadline) {
+      while ((busy() || upgrades.open > 0) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50))
         server.closeIdleConnections()
       }
-      const force = busy()
+      const force = busy() || upgrades.open > 0
       if (force) {
-        logger.warn({ event: 'shutdown_forced', inFlight }, 'grace period over; closing open connections')
+        logger.warn({ event: 'shutdown_forced', inFlight, websockets: upgrades.open }, 'grace period over; closing open connections')
         // Told before their connections go, so the requests still in flight (on this app, or on one a
         // reload retired) are logged as cut by the shutdown, not blamed on their client or upstream.
         current.cutInFlight()
         for (const old of retiring) old.cutInFlight()
       }
+      upgrades.close(force)
       server.closeAllConnections()
       await closed
       // The cut answers close a turn of the event loop later (their sockets' handles close

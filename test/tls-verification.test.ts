@@ -11,8 +11,10 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { test, type TestContext } from 'node:test'
 import { generate } from 'selfsigned'
-import { readBody, recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
+import WebSocket, { WebSocketServer } from 'ws'
+import { clientCredentialsRoute, readBody, recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
 import { errorBody, rawRequest } from './proxy-http-helpers.js'
+import { openWebsocket, wsBase } from './websocket-helpers.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
@@ -102,6 +104,41 @@ test('a token endpoint with an untrusted certificate is refused: 503 TOKEN_UNAVA
   assert.equal(upstream.requests.length, 0)
 
   await assertValidWhenTrusted(endpoint.url)
+})
+
+test('a websocket upstream with an untrusted certificate is refused even with NODE_TLS_REJECT_UNAUTHORIZED=0: 502, no handshake', async (t) => {
+  const server = createServer({ key: pems.private, cert: pems.cert })
+  const handshakes: Array<string | undefined> = []
+  const wss = new WebSocketServer({ server, verifyClient: (info, done) => { handshakes.push(info.req.headers.authorization); done(true) } })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => new Promise<void>((resolve) => {
+    for (const client of wss.clients) client.terminate()
+    wss.close()
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const tokens = await tokenServer(t)
+  // What a user may have set for some other tool: the HTTP legs ignore it, so must the websocket leg.
+  const previous = process.env.NODE_TLS_REJECT_UNAUTHORIZED
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+  t.after(() => {
+    if (previous === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED
+    else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previous
+  })
+  const proxy = await startProxy(t, { routes: { live: clientCredentialsRoute(url, tokens.tokenUrl) } })
+
+  const res = await openWebsocket(`${wsBase(proxy.url)}/live/feed`)
+  assert.equal(res.status, 502)
+  assert.equal((JSON.parse(res.body) as { error: { code: string } }).error.code, 'UPSTREAM_UNAVAILABLE')
+  assert.deepEqual(handshakes, [], 'no handshake, and so no token, reached the upstream')
+
+  // Control: the server is fine for a client that trusts the certificate.
+  const trusted = new WebSocket(`${url.replace(/^https/, 'wss')}/feed`, { ca: pems.cert })
+  await once(trusted, 'open')
+  trusted.terminate()
+  assert.equal(handshakes.length, 1)
 })
 
 /** Reads the CLI's pino lines until `route ready` names the local URL; bounded in time. */

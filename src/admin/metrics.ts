@@ -18,6 +18,7 @@ export class Metrics {
   readonly #upstreamErrors: Counter<'route' | 'code'>
   readonly #tokenRequests: Counter<'route' | 'outcome'>
   readonly #replays: Counter<'route'>
+  readonly #websocketSessions: Counter<'route'>
   /** Per route, method and status class, the labelled children: prom-client hashes the labels on every call otherwise. */
   readonly #requestChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (value: number) => void } }>()
 
@@ -29,6 +30,7 @@ export class Metrics {
     this.#upstreamErrors = new Counter({ name: 'bearer_proxy_upstream_errors_total', help: 'Upstream failures answered by the proxy, by route and error code', labelNames: ['route', 'code'], registers })
     this.#tokenRequests = new Counter({ name: 'bearer_proxy_token_requests_total', help: 'Token requests, by route and outcome', labelNames: ['route', 'outcome'], registers })
     this.#replays = new Counter({ name: 'bearer_proxy_replays_total', help: 'Requests replayed with a new token after a retryOn answer', labelNames: ['route'], registers })
+    this.#websocketSessions = new Counter({ name: 'bearer_proxy_websocket_sessions_total', help: 'Websocket sessions relayed to their end, by route', labelNames: ['route'], registers })
     const expiry = new Gauge({
       name: 'bearer_proxy_token_expiry_seconds',
       help: 'Seconds until the current token of each route expires (absent while a route has none or it never expires)',
@@ -69,5 +71,9 @@ export class Metrics {
 
   replay (route: string): void {
     this.#replays.inc({ route })
+  }
+
+  websocketSession (route: string): void {
+    this.#websocketSessions.inc({ route })
   }
 }

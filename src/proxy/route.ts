@@ -1,4 +1,3 @@
-import httpProxy from '@fastify/http-proxy'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
@@ -19,6 +18,7 @@ import { upstreamPath, upstreamTarget } from './upstream.js'
 import { watchExchange } from './exchange-watch.js'
 import { requestEnded } from './request-log.js'
 import { UpstreamExchange, type ExchangeRoute } from './upstream-exchange.js'
+import { websocketHandler, type WebsocketUpgrades } from './websocket.js'
 
 /** Per-request state of a proxied request. */
 export interface ProxyState {
@@ -45,26 +45,6 @@ declare module 'fastify' {
 
 const HTTP_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
 
-/**
- * The route constraint that sends websocket upgrades to @fastify/http-proxy's
- * websocket proxy, while every plain request takes the route's own handler.
- */
-export const websocketConstraint = {
-  name: 'upgrade',
-  mustMatchWhenDerived: false,
-  validate (value: unknown) {
-    if (value !== 'websocket') throw new Error('the upgrade constraint only takes "websocket"')
-  },
-  storage () {
-    const handlers = new Map<string, unknown>()
-    return { get: (value: string) => handlers.get(value) ?? null, set: (value: string, handler: unknown) => { handlers.set(value, handler) } }
-  },
-  deriveConstraint: (req: { headers: Record<string, string | string[] | undefined> }) => {
-    const upgrade = req.headers.upgrade
-    return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket' ? 'websocket' : undefined
-  }
-}
-
 /** Whether the client's connection is gone with its answer unfinished. */
 function clientGone (reply: FastifyReply, socket: Socket): boolean {
   return !reply.raw.writableFinished && (reply.raw.destroyed || socket.destroyed)
@@ -80,16 +60,17 @@ export interface RouteParts {
   broker: TokenBroker
   dispatcher: Dispatcher
   metrics: Metrics
+  upgrades: WebsocketUpgrades
 }
 
 /**
  * One config route: `prefix` → `upstream`. The broker's token is obtained in
  * the handler and set while the request headers are built; the request goes to
  * the route's undici dispatcher, and after a `retryOn` answer it is sent once
- * more with a fresh token when its body was kept. Websocket upgrades go through
- * @fastify/http-proxy, with the same hooks and token.
+ * more with a fresh token when its body was kept. Websocket upgrades pass the
+ * same hooks and go to proxy/websocket.ts.
  */
-export function registerRoute (app: FastifyInstance, { route, broker, dispatcher, metrics }: RouteParts): void {
+export function registerRoute (app: FastifyInstance, { route, broker, dispatcher, metrics, upgrades }: RouteParts): void {
   const retryOn = new Set(route.retryOn)
   // A static key would come back the same: dropping it or replaying with it only repeats the refusal.
   const renewable = broker.scheme.endpoint !== undefined
@@ -98,11 +79,6 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   const upstream = upstreamTarget(route.upstream, route.prefix)
   const localPrefix = route.prefix === '/' ? '' : route.prefix
   const config = { bearerRoute: { name: route.name, prefix: route.prefix } }
-
-  /** The websocket route's preHandler: the token is in hand before http-proxy builds the upstream handshake. */
-  function preHandler (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
-    withToken((token) => { request.proxyState = { token, target: '', replayed: false, socket: request.raw.socket }; done() }, done)
-  }
 
   /** Plain requests: the token is fetched here rather than in a preHandler, a hook stage fewer per request. */
   function handler (request: FastifyRequest, reply: FastifyReply): void {
@@ -245,33 +221,10 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     scope.route({ url: localPrefix === '' ? '/' : localPrefix, method: HTTP_METHODS, config, handler })
     scope.route({ url: `${localPrefix}/*`, method: HTTP_METHODS, config, handler })
 
-    // Websocket upgrades pass the same hooks (guards, token); the client's own headers stay behind,
-    // the route's credential goes to the upstream. ws verifies upstream certificates by default.
-    await scope.register(httpProxy, {
-      upstream: route.upstream,
-      prefix: localPrefix,
-      constraints: { upgrade: 'websocket' },
-      httpMethods: ['GET'],
-      websocket: true,
-      // The dispatcher is the route's: the app closes it (gracefully) when it closes.
-      undici: dispatcher as never,
-      destroyAgent: false,
-      proxyPayloads: false,
-      internalRewriteLocationHeader: false,
-      disableRequestLogging: true,
-      config,
-      preHandler,
-      // http-proxy's runtime supports rewriteRequestHeaders here; its typings do not list it yet.
-      wsClientOptions: {
-        rewriteRequestHeaders: (headers: Record<string, string>, request: FastifyRequest) => {
-          const [name, value] = broker.scheme.authorize((request.proxyState as ProxyState).token, { method: 'GET', url: upstream.origin + upstreamPath(upstream, request.url) })
-          // Cookies go along as on plain requests (http-proxy's default); nothing else of the client's.
-          const cookie = request.headers.cookie
-          return cookie === undefined ? { ...headers, [name]: value } : { ...headers, cookie, [name]: value }
-        }
-      } as never,
-      // A GET naming websocket without asking to upgrade its connection is a plain request.
-      handler
-    })
+    // Websocket upgrades pass the same hooks (guards); a GET naming websocket without asking to
+    // upgrade its connection is a plain request.
+    const upgrade = websocketHandler({ route, broker, metrics, upgrades }, handler)
+    scope.route({ url: localPrefix === '' ? '/' : localPrefix, method: 'GET', constraints: { upgrade: 'websocket' }, config, handler: upgrade })
+    scope.route({ url: `${localPrefix}/*`, method: 'GET', constraints: { upgrade: 'websocket' }, config, handler: upgrade })
   })
 }
