@@ -203,7 +203,7 @@ export class TokenBroker {
       this.#lastError = error
       this.#onTokenRequest(error.kind)
       this.#nextAttemptAt = this.#now() + this.#backoff(error)
-      this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: this.#nextAttemptAt - this.#now() }, 'token request failed')
+      this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: Math.round(this.#nextAttemptAt - this.#now()) }, 'token request failed')
       throw error
     }
   }
