@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { TokenSettings } from '../config/schema.js'
 import type { RequestBudget } from './request-budget.js'
+import { neverUsable, renewAt, usableUntil } from './renewal-policy.js'
 import type { AuthScheme } from './scheme.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
 import { origin } from './token-endpoint.js'
@@ -102,17 +103,18 @@ export class TokenBroker {
   token (): Promise<TokenSet> | TokenSet {
     const now = this.#now()
     const current = this.#current
-    if (current !== undefined && now < this.#usableUntil(current)) {
-      if (this.#inflight === undefined && now >= this.#renewAt(current) && now >= this.#nextAttemptAt) {
+    if (current !== undefined && now < usableUntil(current, this.#settings)) {
+      if (this.#inflight === undefined && now >= renewAt(current, this.#settings) && now >= this.#nextAttemptAt) {
         // Renew in the background; failures are logged and backed off, the current token keeps serving.
         this.#renew().catch(() => {})
       }
       return current
     }
-    // Not usable by the margins, but maybe still worth sending: a token that has not expired
-    // (renewal is failing, or it lives shorter than the margins), or one obtained less than
-    // the minimum interval ago (the freshest the endpoint will give), unless the upstream refused it.
-    const fallback = current !== undefined && !this.#refused && (current.expiresAt > now || now - current.obtainedAt < this.#minInterval) ? current : undefined
+    // Not usable by the margins. A token that never was (it lives shorter than minValidity) is
+    // still the freshest the endpoint gives: sent while it has not expired, or for the minimum
+    // interval after it was obtained, unless the upstream refused it. A token that was usable is
+    // never sent inside its margin, whatever its renewal does.
+    const fallback = current !== undefined && !this.#refused && neverUsable(current, this.#settings) && (current.expiresAt > now || now - current.obtainedAt < this.#minInterval) ? current : undefined
     if (fallback !== undefined && (now < this.#nextAttemptAt || now - this.#lastFetchAt < this.#minInterval || now - fallback.obtainedAt < this.#minInterval)) return fallback
     if (this.#inflight === undefined && now < this.#nextAttemptAt && this.#lastError !== undefined) throw this.#backoffError(now)
     const renewed = this.#renew()
@@ -140,7 +142,7 @@ export class TokenBroker {
     const current = this.#current
     let state: TokenState = 'none'
     if (current !== undefined) {
-      state = current.expiresAt <= now ? 'expired' : now < this.#usableUntil(current) ? 'valid' : 'expiring'
+      state = current.expiresAt <= now ? 'expired' : now < usableUntil(current, this.#settings) ? 'valid' : 'expiring'
     }
     if (this.#lastError !== undefined && state !== 'valid') state = 'failing'
     return {
@@ -155,20 +157,6 @@ export class TokenBroker {
   /** Stops in-flight token requests. */
   close (): void {
     this.#abort.abort()
-  }
-
-  /**
-   * `minValidity` before expiry, shrunk for short-lived tokens to half of the
-   * refresh-ahead window, so a token that lives seconds is still used and is
-   * renewed in the background before it stops being usable.
-   */
-  #usableUntil (token: TokenSet): number {
-    const window = (token.expiresAt - token.obtainedAt) * (1 - this.#settings.refreshAhead) / 2
-    return token.expiresAt - Math.min(this.#settings.minValidity * 1000, window)
-  }
-
-  #renewAt (token: TokenSet): number {
-    return token.obtainedAt + (token.expiresAt - token.obtainedAt) * this.#settings.refreshAhead
   }
 
   #renew (): Promise<TokenSet> {
