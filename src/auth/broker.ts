@@ -14,6 +14,25 @@ const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 60_000
 /** A Retry-After longer than this is not honoured to the letter. */
 const RETRY_AFTER_MAX_MS = 3600_000
+/** A renewal timer further out than this wakes early and is set again (setTimeout overflows past 2^31 ms). */
+const MAX_TIMER_MS = 24 * 3600_000
+
+const TOKEN_EVENTS = { token_obtained: 'token obtained', token_renewed: 'token renewed', token_refreshed: 'token refreshed' } as const
+
+/** How the broker waits for its renewal point: injectable, so lifecycle tests move time by hand. */
+export interface Scheduler {
+  /** Runs `task` after `ms`, never keeping the process alive; returns what cancels it. */
+  schedule (task: () => void, ms: number): () => void
+}
+
+/** Node's timers, unref'd: a pending renewal never keeps a CLI command or a closing server alive. */
+export const realTimers: Scheduler = {
+  schedule (task, ms) {
+    const timer = setTimeout(task, ms)
+    timer.unref()
+    return () => clearTimeout(timer)
+  }
+}
 
 export interface BrokerOptions {
   /** Route name: store key and log binding. */
@@ -26,6 +45,8 @@ export interface BrokerOptions {
   budget?: RequestBudget
   /** Wall clock, epoch ms; injected by lifecycle tests. */
   now?: () => number
+  /** Timers for renewal on time; injected with `now`. */
+  timers?: Scheduler
   random?: () => number
   minFetchIntervalMs?: number
   /** Told about every token request's outcome (metrics). */
@@ -45,10 +66,11 @@ export interface BrokerStatus {
 
 /**
  * Caches one route's token and decides when to ask the scheme for another:
- * single flight, early expiry (`minValidity`), background renewal after
- * `refreshAhead` of the lifetime, refresh token first with one fallback to a
- * fresh login, exponential backoff with jitter that honours Retry-After, a
- * minimum interval between requests and a per-endpoint budget.
+ * single flight, early expiry (`minValidity`), renewal on a timer after
+ * `refreshAhead` of the lifetime while the route is in use, refresh token
+ * first with one fallback to a fresh login, exponential backoff with jitter
+ * that honours Retry-After, a minimum interval between requests and a
+ * per-endpoint budget.
  */
 export class TokenBroker {
   readonly name: string
@@ -58,6 +80,7 @@ export class TokenBroker {
   readonly #store: TokenStore
   readonly #budget: RequestBudget | undefined
   readonly #now: () => number
+  readonly #timers: Scheduler
   readonly #random: () => number
   readonly #minInterval: number
   readonly #onTokenRequest: NonNullable<BrokerOptions['onTokenRequest']>
@@ -71,6 +94,12 @@ export class TokenBroker {
   #lastRefreshAt: number | undefined
   /** The upstream refused the current token: never serve it again. */
   #refused = false
+  /** When a request last asked for a token: a route unused for a whole token lifetime goes cold. */
+  #lastUsedAt: number | undefined
+  /** No token yet, or the route went cold: the next token is logged as obtained, not renewed. */
+  #cold = true
+  #cancelTimer: (() => void) | undefined
+  #closed = false
 
   constructor (options: BrokerOptions) {
     this.name = options.name
@@ -80,6 +109,7 @@ export class TokenBroker {
     this.#store = options.store ?? new MemoryTokenStore()
     this.#budget = options.budget
     this.#now = options.now ?? Date.now
+    this.#timers = options.timers ?? realTimers
     this.#random = options.random ?? Math.random
     this.#minInterval = options.minFetchIntervalMs ?? MIN_FETCH_INTERVAL_MS
     this.#onTokenRequest = options.onTokenRequest ?? (() => {})
@@ -103,6 +133,7 @@ export class TokenBroker {
   token (): Promise<TokenSet> | TokenSet {
     const now = this.#now()
     const current = this.#current
+    this.#used(now)
     if (current !== undefined && now < usableUntil(current, this.#settings)) {
       if (this.#inflight === undefined && now >= renewAt(current, this.#settings) && now >= this.#nextAttemptAt) {
         // Renew in the background; failures are logged and backed off, the current token keeps serving.
@@ -154,13 +185,68 @@ export class TokenBroker {
     }
   }
 
-  /** Stops in-flight token requests. */
+  /** Stops in-flight token requests and the renewal timer. */
   close (): void {
+    this.#closed = true
+    this.#cancelTimer?.()
+    this.#cancelTimer = undefined
     this.#abort.abort()
   }
 
+  /** A request asked for a token: the route is in use. One idle for a whole token lifetime went cold. */
+  #used (now: number): void {
+    // A static key is never renewed: nothing to track.
+    if (this.scheme.endpoint === undefined) return
+    if (this.#idle(now)) this.#cold = true
+    this.#lastUsedAt = now
+    if (this.#cancelTimer === undefined && this.#inflight === undefined) this.#arm()
+  }
+
+  /** No request for the current token's whole lifetime (or ever): the route is not renewed on its own. */
+  #idle (now: number): boolean {
+    const current = this.#current
+    return current === undefined || this.#lastUsedAt === undefined || now - this.#lastUsedAt >= current.expiresAt - current.obtainedAt
+  }
+
+  /** Sets the renewal timer for the current token: its renewal point, or the next retry after a failure. */
+  #arm (): void {
+    this.#cancelTimer?.()
+    this.#cancelTimer = undefined
+    const current = this.#current
+    if (this.#closed || current === undefined || this.scheme.endpoint === undefined) return
+    const due = this.#dueAt(current)
+    if (!Number.isFinite(due)) return
+    this.#cancelTimer = this.#timers.schedule(() => this.#onTimer(), Math.min(Math.max(0, due - this.#now()), MAX_TIMER_MS))
+  }
+
+  #dueAt (current: TokenSet): number {
+    return Math.max(renewAt(current, this.#settings), this.#lastFetchAt + this.#minInterval, this.#nextAttemptAt)
+  }
+
+  /** Renewal on time, without waiting for a request, while the route is in use; an idle one goes cold. */
+  #onTimer (): void {
+    this.#cancelTimer = undefined
+    const current = this.#current
+    // A token request in flight sets the timer again when it ends.
+    if (this.#closed || current === undefined || this.#inflight !== undefined) return
+    const now = this.#now()
+    if (now < this.#dueAt(current)) {
+      this.#arm()
+      return
+    }
+    if (this.#idle(now)) {
+      this.#cold = true
+      this.#log.debug({ event: 'token_idle' }, 'route unused for a token lifetime; renewed again on its next request')
+      return
+    }
+    this.#renew().catch(() => {})
+  }
+
   #renew (): Promise<TokenSet> {
-    this.#inflight ??= this.#fetch().finally(() => { this.#inflight = undefined })
+    this.#inflight ??= this.#fetch().finally(() => {
+      this.#inflight = undefined
+      this.#arm()
+    })
     return this.#inflight
   }
 
@@ -170,6 +256,10 @@ export class TokenBroker {
     const previous = this.#current
     try {
       const { token, refreshed } = await this.#obtain(previous)
+      // A fresh login after a token of a route in use is a renewal too; "obtained" is a
+      // route's first token, or one after the route went cold or its token was refused.
+      const event: keyof typeof TOKEN_EVENTS = refreshed ? 'token_refreshed' : previous === undefined || this.#cold || this.#refused ? 'token_obtained' : 'token_renewed'
+      this.#cold = false
       this.#current = token
       this.#refused = false
       this.#failures = 0
@@ -177,7 +267,7 @@ export class TokenBroker {
       this.#lastError = undefined
       this.#lastRefreshAt = token.obtainedAt
       this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
-      this.#log.info({ event: refreshed ? 'token_refreshed' : 'token_obtained', expiresIn: secondsLeft(token, token.obtainedAt) }, refreshed ? 'token refreshed' : 'token obtained')
+      this.#log.info({ event, expiresIn: secondsLeft(token, token.obtainedAt) }, TOKEN_EVENTS[event])
       // A static key is config, not state: nothing to keep.
       if (this.scheme.endpoint !== undefined) {
         await this.#store.save(this.name, token).catch((err: unknown) => {
