@@ -14,6 +14,9 @@ const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 60_000
 /** A Retry-After longer than this is not honoured to the letter. */
 const RETRY_AFTER_MAX_MS = 3600_000
+/** Renewals a route's upstream refusals may cause per minute (SPEC "HTTP behaviour of the proxy port"). */
+export const REFUSAL_RENEWALS_PER_MINUTE = 3
+const REFUSAL_WINDOW_MS = 60_000
 /** A renewal timer further out than this wakes early and is set again (setTimeout overflows past 2^31 ms). */
 const MAX_TIMER_MS = 24 * 3600_000
 
@@ -69,8 +72,8 @@ export interface BrokerStatus {
  * single flight, early expiry (`minValidity`), renewal on a timer after
  * `refreshAhead` of the lifetime while the route is in use, refresh token
  * first with one fallback to a fresh login, exponential backoff with jitter
- * that honours Retry-After, a minimum interval between requests and a
- * per-endpoint budget.
+ * that honours Retry-After, a minimum interval between requests, a
+ * per-endpoint budget and a cap on renewals caused by upstream refusals.
  */
 export class TokenBroker {
   readonly name: string
@@ -94,6 +97,8 @@ export class TokenBroker {
   #lastRefreshAt: number | undefined
   /** The upstream refused the current token: never serve it again. */
   #refused = false
+  /** When the upstream's refusals last dropped a token (epoch ms), within the last minute. */
+  readonly #refusalRenewals: number[] = []
   /** When a request last asked for a token: a route unused for a whole token lifetime goes cold. */
   #lastUsedAt: number | undefined
   /** No token yet, or the route went cold: the next token is logged as obtained, not renewed. */
@@ -158,14 +163,32 @@ export class TokenBroker {
   }
 
   /**
-   * The upstream refused `used`. Drops it only if it is still the current token,
-   * so a late rejection of an old token never discards a newer one.
+   * The upstream refused `used`: whether the request is worth sending again
+   * with another token. Drops `used` only if it is still the current token, so
+   * a late rejection of an old token never discards a newer one. An upstream
+   * that refuses some requests whatever the token must not turn each of them
+   * into a token request: refusals drop at most REFUSAL_RENEWALS_PER_MINUTE
+   * tokens a minute, and never while the token endpoint's budget is down to
+   * half, which the other routes on it need. Past that the token is kept and
+   * the refused answer is the client's.
    */
-  invalidate (used: TokenSet): void {
-    if (this.#current !== used) return
-    this.#current = { ...used, expiresAt: Math.min(used.expiresAt, this.#now()) }
+  invalidate (used: TokenSet): boolean {
+    // A newer token is in hand (or on its way, this one being dropped already): a replay costs no token request.
+    if (this.#current !== used) return true
+    const now = this.#now()
+    // A renewal already on its way costs nothing more.
+    if (this.#inflight === undefined) {
+      while (this.#refusalRenewals.length > 0 && (this.#refusalRenewals[0] as number) <= now - REFUSAL_WINDOW_MS) this.#refusalRenewals.shift()
+      if (this.#refusalRenewals.length >= REFUSAL_RENEWALS_PER_MINUTE || this.#budget?.spare(now) === false) {
+        this.#log.debug({ event: 'token_refusal_passed_on' }, 'upstream refused the token; renewals for refusals are spent for now, the answer is passed on')
+        return false
+      }
+      this.#refusalRenewals.push(now)
+    }
+    this.#current = { ...used, expiresAt: Math.min(used.expiresAt, now) }
     this.#refused = true
     this.#log.info({ event: 'token_invalidated' }, 'upstream refused the token; a new one will be obtained')
+    return true
   }
 
   status (): BrokerStatus {
