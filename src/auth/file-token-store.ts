@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { compactDecrypt, CompactEncrypt } from 'jose'
 import type { Logger } from 'pino'
-import type { TokenSet } from './token.js'
+import { sendableInHeader, type TokenSet } from './token.js'
 import type { TokenStore } from './token-store.js'
 
 const FORMAT = 1
@@ -56,7 +56,7 @@ export class FileTokenStore implements TokenStore {
     try {
       const json = this.#key === undefined ? text : new TextDecoder().decode((await compactDecrypt(text.trim(), this.#key)).plaintext)
       const stored = JSON.parse(json) as StoredFile
-      if (stored.format !== FORMAT || stored.route !== route || typeof stored.token?.accessToken !== 'string') throw new Error('not a token file')
+      if (stored.format !== FORMAT || stored.route !== route || typeof stored.token?.accessToken !== 'string' || !sendableInHeader(stored.token.accessToken)) throw new Error('not a token file')
       if (stored.fingerprint !== this.#fingerprints.get(route)) {
         this.#warn(route, 'written for another auth config')
         return undefined
