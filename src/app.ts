@@ -3,7 +3,7 @@ import { METHODS, type ServerOptions } from 'node:http'
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { Metrics } from './admin/metrics.js'
-import { TokenBroker } from './auth/broker.js'
+import { TokenBroker, type Scheduler } from './auth/broker.js'
 import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
@@ -28,6 +28,8 @@ export interface AppOptions {
   store?: TokenStore
   /** Wall clock for the brokers (tests). */
   now?: () => number
+  /** Renewal timers for the brokers (tests, with `now`). */
+  timers?: Scheduler
   /** Shared across reloads, so counters survive them. */
   metrics?: Metrics
   /** The app this one replaces: routes whose auth is unchanged keep its brokers and tokens. */
@@ -117,6 +119,7 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
         ...('timeout' in route.auth ? { tokenTimeoutMs: route.auth.timeout } : {}),
         ...(store === undefined ? {} : { store }),
         ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.timers === undefined ? {} : { timers: options.timers }),
         ...(metrics === undefined ? {} : { onTokenRequest: (outcome) => metrics.tokenRequest(route.name, outcome) })
       }))
     } catch (err) {

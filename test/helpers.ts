@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { buildApp, type ProxyApp } from '../src/app.js'
+import type { Scheduler } from '../src/auth/broker.js'
 import { parseConfig } from '../src/config/load.js'
 import type { ConfigInput } from '../src/config/schema.js'
 import { createLogger } from '../src/logger.js'
@@ -110,10 +111,14 @@ export interface TestProxy extends ProxyApp {
 
 /** The proxy built from a config object, listening on 127.0.0.1 port 0, logs captured. */
 /** `input` is validated like a config file (so tests may build it loosely). */
-export async function startProxy (t: TestContext, input: ConfigInput | Record<string, unknown>, options: { now?: () => number, env?: NodeJS.ProcessEnv } = {}): Promise<TestProxy> {
+export async function startProxy (t: TestContext, input: ConfigInput | Record<string, unknown>, options: { now?: () => number, timers?: Scheduler, env?: NodeJS.ProcessEnv } = {}): Promise<TestProxy> {
   const config = parseConfig({ admin: false, ...input }, { env: options.env ?? {} })
   const logs = new LogSink()
-  const proxy = await buildApp(config, { logger: createLogger({ level: 'debug', destination: logs }), ...(options.now === undefined ? {} : { now: options.now }) })
+  const proxy = await buildApp(config, {
+    logger: createLogger({ level: 'debug', destination: logs }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.timers === undefined ? {} : { timers: options.timers })
+  })
   await proxy.app.listen({ host: '127.0.0.1', port: 0 })
   t.after(() => proxy.close())
   const port = (proxy.app.server.address() as AddressInfo).port

@@ -6,8 +6,10 @@ import { clientCredentialsRoute, recordingUpstream, sendJson, startProxy, tokenS
 import { call, ManualClock, tokenOf, waitFor } from './token-lifecycle-helpers.js'
 
 const SECOND = 1000
-/** With the defaults (refreshAhead 0.8): renewal from 80 s on, usable until 90 s (margin shrunk to 10 s). */
-const LIFETIME = 100
+/** With the defaults (refreshAhead 0.8, minValidity 30): renewal from 240 s on, usable until 270 s. */
+const LIFETIME = 300
+/** Just past the renewal point, well before the token stops being usable. */
+const PAST_REFRESH_AHEAD = 241 * SECOND
 
 async function setup (t: TestContext, respond: (call: TokenCall, n: number, res: ServerResponse) => void | Promise<void>) {
   const clock = new ManualClock()
@@ -35,11 +37,11 @@ test('after refreshAhead of the lifetime, requests are served at once and the to
   t.after(releaseRenewal)
 
   assert.equal(await s.send(), 'token-1')
-  s.clock.advance(70 * SECOND)
+  s.clock.advance(200 * SECOND)
   assert.equal(await s.send(), 'token-1')
   assert.equal(s.tokens.calls.length, 1, 'no renewal before refreshAhead')
 
-  s.clock.advance(11 * SECOND)
+  s.clock.advance(41 * SECOND)
   assert.equal(await s.send(), 'token-1', 'served with the current token while the renewal is pending')
   await waitFor(() => s.tokens.calls.length === 2, 'the background renewal to reach the token server')
   assert.equal(await s.send(), 'token-1', 'still served at once')
@@ -57,19 +59,19 @@ test('the renewal uses the refresh token, and a rotated refresh token replaces t
   })
   assert.equal(await s.send(), 'token-1')
 
-  s.clock.advance(81 * SECOND)
+  s.clock.advance(PAST_REFRESH_AHEAD)
   await s.send()
   await waitFor(() => s.current() === 'token-2', 'the first renewal')
   assert.equal(s.tokens.calls[1]?.form.get('grant_type'), 'refresh_token')
   assert.equal(s.tokens.calls[1]?.form.get('refresh_token'), 'rt-1')
 
-  s.clock.advance(81 * SECOND)
+  s.clock.advance(PAST_REFRESH_AHEAD)
   assert.equal(await s.send(), 'token-2')
   await waitFor(() => s.current() === 'token-3', 'the second renewal')
   assert.equal(s.tokens.calls[2]?.form.get('grant_type'), 'refresh_token')
   assert.equal(s.tokens.calls[2]?.form.get('refresh_token'), 'rt-2', 'the rotated refresh token is used')
 
-  s.clock.advance(81 * SECOND)
+  s.clock.advance(PAST_REFRESH_AHEAD)
   await s.send()
   await waitFor(() => s.current() === 'token-4', 'the third renewal')
   assert.equal(s.tokens.calls.length, 4)
@@ -83,11 +85,11 @@ test('a refresh answer without refresh_token keeps the old one (RFC 6749 §6)', 
   })
   await s.send()
 
-  s.clock.advance(81 * SECOND)
+  s.clock.advance(PAST_REFRESH_AHEAD)
   await s.send()
   await waitFor(() => s.current() === 'token-2', 'the first renewal')
 
-  s.clock.advance(81 * SECOND)
+  s.clock.advance(PAST_REFRESH_AHEAD)
   await s.send()
   await waitFor(() => s.current() === 'token-3', 'the second renewal')
   assert.deepEqual(s.tokens.calls.map((c) => c.form.get('grant_type')), ['client_credentials', 'refresh_token', 'refresh_token'])
@@ -104,7 +106,7 @@ test('a refused refresh falls back to exactly one fresh login', async (t) => {
   })
   assert.equal(await s.send(), 'token-1')
 
-  s.clock.advance(81 * SECOND)
+  s.clock.advance(PAST_REFRESH_AHEAD)
   assert.equal(await s.send(), 'token-1')
   await waitFor(() => s.current() === 'token-3', 'the fallback login')
   assert.deepEqual(s.tokens.calls.map((c) => c.form.get('grant_type')), ['client_credentials', 'refresh_token', 'client_credentials'])

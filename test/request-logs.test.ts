@@ -89,6 +89,7 @@ test('token events: obtained and refreshed with expiresIn, failed with a reason'
   assert.equal(failures[0]?.route, 'bad')
   assert.equal(typeof failures[0]?.reason, 'string')
   assert.match(failures[0]?.reason as string, /invalid_client/)
+  assert.ok(Number.isInteger(failures[0]?.retryInMs), `retryInMs in whole milliseconds (got ${String(failures[0]?.retryInMs)})`)
   // The events carry no token values.
   for (const value of ['access-1', 'access-2', 'refresh-1', 'refresh-2']) assert.ok(!proxy.logs.text().includes(value), value)
 })

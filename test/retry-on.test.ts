@@ -219,8 +219,9 @@ test('a refused token while renewal is backing off answers 503 TOKEN_UNAVAILABLE
   const upstream = await recordingUpstream(t, (req, res) => req.url.startsWith('/refuse') ? sendJson(res, 401, { error: 'invalid_token' }) : ok(req, res))
   const proxy = await startProxy(t, { routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } }, { now: clock.now })
   assert.equal((await call(`${proxy.url}/api/items`)).status, 200)
-  clock.advance(85 * SECOND)
-  // Past refreshAhead: this request is served with token-1 and starts a renewal that fails.
+  // The margins push the renewal of a 100 s token earlier than refreshAhead: from 56 s (usable until 70 s).
+  clock.advance(60 * SECOND)
+  // Past the renewal point: this request is served with token-1 and starts a renewal that fails.
   assert.equal((await call(`${proxy.url}/api/items`)).status, 200)
   await waitFor(() => tokens.calls.length === 2, 'the background renewal')
   await waitFor(() => proxy.logs.text().includes('token_failed'), 'the failed renewal is recorded')

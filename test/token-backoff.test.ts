@@ -118,12 +118,12 @@ test('retries back off exponentially', async (t) => {
   assert.ok((waits[5] as number) > (waits[0] as number) * 4, `backoff grows: ${waits.join(', ')}`)
 })
 
-/** A token for 100 s: renewal from 80 s, usable until 90 s, expired at 100 s. */
+/** A token for 300 s: renewal from 240 s, usable until 270 s, expired at 300 s. */
 async function withFailingRenewal (t: TestContext, failure: Record<string, string>) {
   let failing = false
   const s = await setup(t, (_c, n, res) => {
     if (failing) sendJson(res, 503, { error: 'temporarily_unavailable' }, failure)
-    else sendJson(res, 200, { access_token: `token-${n}`, expires_in: 100 })
+    else sendJson(res, 200, { access_token: `token-${n}`, expires_in: 300 })
   })
   const start = s.clock.ms
   const sendAt = async (seconds: number): Promise<ProxyAnswer & { token: string | undefined }> => {
@@ -137,39 +137,47 @@ async function withFailingRenewal (t: TestContext, failure: Record<string, strin
   return { ...s, sendAt }
 }
 
-test('a still-usable token keeps being served while its renewal fails (during the backoff)', async (t) => {
+test('a still-usable token keeps being served while its renewal fails (during the backoff), never inside its minValidity margin', async (t) => {
   const s = await withFailingRenewal(t, { 'retry-after': '60' })
-  const inWindow = await s.sendAt(81)
+  const inWindow = await s.sendAt(241)
   assert.equal(inWindow.status, 200)
   assert.equal(inWindow.token, 'token-1')
   await waitFor(() => s.broker.status().lastError !== undefined, 'the background renewal to fail')
   assert.equal(s.calls(), 2)
 
-  for (const at of [85, 91, 95, 99]) {
+  for (const at of [245, 255, 265, 269]) {
     const res = await s.sendAt(at)
     assert.equal(res.status, 200, `served at ${at} s`)
     assert.equal(res.token, 'token-1', `old token at ${at} s`)
   }
+  // minValidity before expiry the token stops being usable, renewal failing or not.
+  for (const at of [271, 285, 299]) {
+    const res = await s.sendAt(at)
+    assert.ok(assertUnavailable(res) <= 60, `Retry-After within the server's at ${at} s`)
+    assert.equal(res.token, undefined, `nothing sent at ${at} s`)
+  }
   assert.equal(s.calls(), 2, 'no token request inside the server\'s Retry-After')
 })
 
-test('a still-usable token keeps being served while its renewal fails (after the backoff, inside the minValidity margin)', async (t) => {
+test('a still-usable token keeps being served while its renewal fails (after the backoff), never inside its minValidity margin', async (t) => {
   const s = await withFailingRenewal(t, {})
-  const inWindow = await s.sendAt(81)
+  const inWindow = await s.sendAt(241)
   assert.equal(inWindow.status, 200)
   assert.equal(inWindow.token, 'token-1')
   await waitFor(() => s.broker.status().lastError !== undefined, 'the background renewal to fail')
 
   // Each step is past the backoff, so the broker tries again and fails again.
-  for (const at of [84, 92, 96]) {
+  for (const at of [244, 252, 262]) {
     const res = await s.sendAt(at)
     assert.equal(res.status, 200, `served at ${at} s (got ${res.status} ${res.text})`)
     assert.equal(res.token, 'token-1', `old token at ${at} s`)
   }
   assert.ok(s.calls() >= 3, 'renewal was retried')
 
-  // Once expired it is never sent.
-  const expired = await s.sendAt(101)
-  assertUnavailable(expired)
-  assert.equal(expired.token, undefined)
+  // Inside the margin it is not sent, and once expired never either.
+  for (const at of [271, 301]) {
+    const res = await s.sendAt(at)
+    assertUnavailable(res)
+    assert.equal(res.token, undefined, `nothing sent at ${at} s`)
+  }
 })

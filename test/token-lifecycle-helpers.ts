@@ -1,25 +1,60 @@
+import type { Scheduler } from '../src/auth/broker.js'
 import { freePort, type ReceivedRequest, type TestProxy } from './helpers.js'
 
 /**
  * A wall clock that only moves when the test says so, handed to the brokers
- * as `now`. Starts on a whole second so JWT `exp` claims map to exact ms.
+ * as `now`, and their timers (`timers: clock`): a timer runs when the clock
+ * is moved past its time (timers due at once run on the next turn of the
+ * event loop). Starts on a whole second so JWT `exp` claims map to exact ms.
  */
-export class ManualClock {
-  ms: number
+export class ManualClock implements Scheduler {
+  #ms: number
+  #timers: Array<{ due: number, task: () => void, cancelled: boolean }> = []
 
   constructor (start = Math.floor(Date.now() / 1000) * 1000) {
-    this.ms = start
+    this.#ms = start
   }
 
-  readonly now = (): number => this.ms
+  get ms (): number {
+    return this.#ms
+  }
+
+  set ms (value: number) {
+    this.#ms = value
+    this.#run()
+  }
+
+  readonly now = (): number => this.#ms
 
   advance (ms: number): void {
-    this.ms += ms
+    this.ms = this.#ms + ms
   }
 
   /** Seconds since the epoch, for JWT claims. */
   get seconds (): number {
-    return Math.floor(this.ms / 1000)
+    return Math.floor(this.#ms / 1000)
+  }
+
+  schedule (task: () => void, ms: number): () => void {
+    const timer = { due: this.#ms + Math.max(0, ms), task, cancelled: false }
+    this.#timers.push(timer)
+    if (ms <= 0) setImmediate(() => this.#run())
+    return () => {
+      timer.cancelled = true
+      this.#timers = this.#timers.filter((t) => t !== timer)
+    }
+  }
+
+  /** Timers pending, for tests that check none is left behind. */
+  get pending (): number {
+    return this.#timers.length
+  }
+
+  /** Runs the timers due by now, earliest first; ones they set run on a later move. */
+  #run (): void {
+    const due = this.#timers.filter((t) => t.due <= this.#ms).sort((a, b) => a.due - b.due)
+    this.#timers = this.#timers.filter((t) => t.due > this.#ms)
+    for (const timer of due) if (!timer.cancelled) timer.task()
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { TokenSettings } from '../config/schema.js'
 import type { RequestBudget } from './request-budget.js'
+import { neverUsable, renewAt, usableUntil } from './renewal-policy.js'
 import type { AuthScheme } from './scheme.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
 import { origin } from './token-endpoint.js'
@@ -19,6 +20,28 @@ const DEFAULT_TOKEN_TIMEOUT_MS = 10_000
 const LOCK_LEASE_TIMEOUTS = 3
 /** Marks a renewal that failed because another process kept the lock: no token request was made. */
 const LOCK_BUSY = Symbol('lock busy')
+/** Renewals a route's upstream refusals may cause per minute (SPEC "HTTP behaviour of the proxy port"). */
+export const REFUSAL_RENEWALS_PER_MINUTE = 3
+const REFUSAL_WINDOW_MS = 60_000
+/** A renewal timer further out than this wakes early and is set again (setTimeout overflows past 2^31 ms). */
+const MAX_TIMER_MS = 24 * 3600_000
+
+const TOKEN_EVENTS = { token_obtained: 'token obtained', token_renewed: 'token renewed', token_refreshed: 'token refreshed' } as const
+
+/** How the broker waits for its renewal point: injectable, so lifecycle tests move time by hand. */
+export interface Scheduler {
+  /** Runs `task` after `ms`, never keeping the process alive; returns what cancels it. */
+  schedule (task: () => void, ms: number): () => void
+}
+
+/** Node's timers, unref'd: a pending renewal never keeps a CLI command or a closing server alive. */
+export const realTimers: Scheduler = {
+  schedule (task, ms) {
+    const timer = setTimeout(task, ms)
+    timer.unref()
+    return () => clearTimeout(timer)
+  }
+}
 
 export interface BrokerOptions {
   /** Route name: store key and log binding. */
@@ -33,6 +56,8 @@ export interface BrokerOptions {
   budget?: RequestBudget
   /** Wall clock, epoch ms; injected by lifecycle tests. */
   now?: () => number
+  /** Timers for renewal on time; injected with `now`. */
+  timers?: Scheduler
   random?: () => number
   minFetchIntervalMs?: number
   /** Told about every token request's outcome (metrics). */
@@ -52,10 +77,11 @@ export interface BrokerStatus {
 
 /**
  * Caches one route's token and decides when to ask the scheme for another:
- * single flight, early expiry (`minValidity`), background renewal after
- * `refreshAhead` of the lifetime, refresh token first with one fallback to a
- * fresh login, exponential backoff with jitter that honours Retry-After, a
- * minimum interval between requests and a per-endpoint budget.
+ * single flight, early expiry (`minValidity`), renewal on a timer after
+ * `refreshAhead` of the lifetime while the route is in use, refresh token
+ * first with one fallback to a fresh login, exponential backoff with jitter
+ * that honours Retry-After, a minimum interval between requests, a
+ * per-endpoint budget and a cap on renewals caused by upstream refusals.
  */
 export class TokenBroker {
   readonly name: string
@@ -66,6 +92,7 @@ export class TokenBroker {
   readonly #tokenTimeoutMs: number
   readonly #budget: RequestBudget | undefined
   readonly #now: () => number
+  readonly #timers: Scheduler
   readonly #random: () => number
   readonly #minInterval: number
   readonly #onTokenRequest: NonNullable<BrokerOptions['onTokenRequest']>
@@ -79,6 +106,14 @@ export class TokenBroker {
   #lastRefreshAt: number | undefined
   /** The upstream refused the current token: never serve it again. */
   #refused = false
+  /** When the upstream's refusals last dropped a token (epoch ms), within the last minute. */
+  readonly #refusalRenewals: number[] = []
+  /** When a request last asked for a token: a route unused for a whole token lifetime goes cold. */
+  #lastUsedAt: number | undefined
+  /** No token yet, or the route went cold: the next token is logged as obtained, not renewed. */
+  #cold = true
+  #cancelTimer: (() => void) | undefined
+  #closed = false
 
   constructor (options: BrokerOptions) {
     this.name = options.name
@@ -89,6 +124,7 @@ export class TokenBroker {
     this.#tokenTimeoutMs = options.tokenTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS
     this.#budget = options.budget
     this.#now = options.now ?? Date.now
+    this.#timers = options.timers ?? realTimers
     this.#random = options.random ?? Math.random
     this.#minInterval = options.minFetchIntervalMs ?? MIN_FETCH_INTERVAL_MS
     this.#onTokenRequest = options.onTokenRequest ?? (() => {})
@@ -112,17 +148,19 @@ export class TokenBroker {
   token (): Promise<TokenSet> | TokenSet {
     const now = this.#now()
     const current = this.#current
-    if (current !== undefined && now < this.#usableUntil(current)) {
-      if (this.#inflight === undefined && now >= this.#renewAt(current) && now >= this.#nextAttemptAt) {
+    this.#used(now)
+    if (current !== undefined && now < usableUntil(current, this.#settings)) {
+      if (this.#inflight === undefined && now >= renewAt(current, this.#settings) && now >= this.#nextAttemptAt) {
         // Renew in the background; failures are logged and backed off, the current token keeps serving.
         this.#renew().catch(() => {})
       }
       return current
     }
-    // Not usable by the margins, but maybe still worth sending: a token that has not expired
-    // (renewal is failing, or it lives shorter than the margins), or one obtained less than
-    // the minimum interval ago (the freshest the endpoint will give), unless the upstream refused it.
-    const fallback = current !== undefined && !this.#refused && (current.expiresAt > now || now - current.obtainedAt < this.#minInterval) ? current : undefined
+    // Not usable by the margins. A token that never was (it lives shorter than minValidity) is
+    // still the freshest the endpoint gives: sent while it has not expired, or for the minimum
+    // interval after it was obtained, unless the upstream refused it. A token that was usable is
+    // never sent inside its margin, whatever its renewal does.
+    const fallback = current !== undefined && !this.#refused && neverUsable(current, this.#settings) && (current.expiresAt > now || now - current.obtainedAt < this.#minInterval) ? current : undefined
     if (fallback !== undefined && (now < this.#nextAttemptAt || now - this.#lastFetchAt < this.#minInterval || now - fallback.obtainedAt < this.#minInterval)) return fallback
     if (this.#inflight === undefined && now < this.#nextAttemptAt && this.#lastError !== undefined) throw this.#backoffError(now)
     const renewed = this.#renew()
@@ -143,7 +181,7 @@ export class TokenBroker {
    */
   async tokenOnce (): Promise<TokenSet> {
     const current = this.#current
-    if (current !== undefined && this.#now() < this.#usableUntil(current)) return current
+    if (current !== undefined && this.#now() < usableUntil(current, this.#settings)) return current
     try {
       return await this.#renew()
     } catch (err) {
@@ -153,17 +191,35 @@ export class TokenBroker {
   }
 
   /**
-   * The upstream refused `used`. Drops it only if it is still the current token,
-   * so a late rejection of an old token never discards a newer one.
+   * The upstream refused `used`: whether the request is worth sending again
+   * with another token. Drops `used` only if it is still the current token, so
+   * a late rejection of an old token never discards a newer one. An upstream
+   * that refuses some requests whatever the token must not turn each of them
+   * into a token request: refusals drop at most REFUSAL_RENEWALS_PER_MINUTE
+   * tokens a minute, and never while the token endpoint's budget is down to
+   * half, which the other routes on it need. Past that the token is kept and
+   * the refused answer is the client's.
    */
-  invalidate (used: TokenSet): void {
-    if (this.#current !== used) return
-    this.#current = { ...used, expiresAt: Math.min(used.expiresAt, this.#now()) }
+  invalidate (used: TokenSet): boolean {
+    // A newer token is in hand (or on its way, this one being dropped already): a replay costs no token request.
+    if (this.#current !== used) return true
+    const now = this.#now()
+    // A renewal already on its way costs nothing more.
+    if (this.#inflight === undefined) {
+      while (this.#refusalRenewals.length > 0 && (this.#refusalRenewals[0] as number) <= now - REFUSAL_WINDOW_MS) this.#refusalRenewals.shift()
+      if (this.#refusalRenewals.length >= REFUSAL_RENEWALS_PER_MINUTE || this.#budget?.spare(now) === false) {
+        this.#log.debug({ event: 'token_refusal_passed_on' }, 'upstream refused the token; renewals for refusals are spent for now, the answer is passed on')
+        return false
+      }
+      this.#refusalRenewals.push(now)
+    }
+    this.#current = { ...used, expiresAt: Math.min(used.expiresAt, now) }
     this.#refused = true
     this.#log.info({ event: 'token_invalidated' }, 'upstream refused the token; a new one will be obtained')
     this.#dropStored(used).catch((err: unknown) => {
       this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not drop the refused token from the store')
     })
+    return true
   }
 
   status (): BrokerStatus {
@@ -171,7 +227,7 @@ export class TokenBroker {
     const current = this.#current
     let state: TokenState = 'none'
     if (current !== undefined) {
-      state = current.expiresAt <= now ? 'expired' : now < this.#usableUntil(current) ? 'valid' : 'expiring'
+      state = current.expiresAt <= now ? 'expired' : now < usableUntil(current, this.#settings) ? 'valid' : 'expiring'
     }
     if (this.#lastError !== undefined && state !== 'valid') state = 'failing'
     return {
@@ -183,40 +239,86 @@ export class TokenBroker {
     }
   }
 
-  /** Stops in-flight token requests. */
+  /** Stops in-flight token requests and the renewal timer. */
   close (): void {
+    this.#closed = true
+    this.#cancelTimer?.()
+    this.#cancelTimer = undefined
     this.#abort.abort()
   }
 
-  /**
-   * `minValidity` before expiry, shrunk for short-lived tokens to half of the
-   * refresh-ahead window, so a token that lives seconds is still used and is
-   * renewed in the background before it stops being usable.
-   */
-  #usableUntil (token: TokenSet): number {
-    const window = (token.expiresAt - token.obtainedAt) * (1 - this.#settings.refreshAhead) / 2
-    return token.expiresAt - Math.min(this.#settings.minValidity * 1000, window)
+  /** A request asked for a token: the route is in use. One idle for a whole token lifetime went cold. */
+  #used (now: number): void {
+    // A static key is never renewed: nothing to track.
+    if (this.scheme.endpoint === undefined) return
+    if (this.#idle(now)) this.#cold = true
+    this.#lastUsedAt = now
+    if (this.#cancelTimer === undefined && this.#inflight === undefined) this.#arm()
   }
 
-  #renewAt (token: TokenSet): number {
-    return token.obtainedAt + (token.expiresAt - token.obtainedAt) * this.#settings.refreshAhead
+  /** No request for the current token's whole lifetime (or ever): the route is not renewed on its own. */
+  #idle (now: number): boolean {
+    const current = this.#current
+    return current === undefined || this.#lastUsedAt === undefined || now - this.#lastUsedAt >= current.expiresAt - current.obtainedAt
+  }
+
+  /** Sets the renewal timer for the current token: its renewal point, or the next retry after a failure. */
+  #arm (): void {
+    this.#cancelTimer?.()
+    this.#cancelTimer = undefined
+    const current = this.#current
+    if (this.#closed || current === undefined || this.scheme.endpoint === undefined) return
+    const due = this.#dueAt(current)
+    if (!Number.isFinite(due)) return
+    this.#cancelTimer = this.#timers.schedule(() => this.#onTimer(), Math.min(Math.max(0, due - this.#now()), MAX_TIMER_MS))
+  }
+
+  #dueAt (current: TokenSet): number {
+    return Math.max(renewAt(current, this.#settings), this.#lastFetchAt + this.#minInterval, this.#nextAttemptAt)
+  }
+
+  /** Renewal on time, without waiting for a request, while the route is in use; an idle one goes cold. */
+  #onTimer (): void {
+    this.#cancelTimer = undefined
+    const current = this.#current
+    // A token request in flight sets the timer again when it ends.
+    if (this.#closed || current === undefined || this.#inflight !== undefined) return
+    const now = this.#now()
+    if (now < this.#dueAt(current)) {
+      this.#arm()
+      return
+    }
+    if (this.#idle(now)) {
+      this.#cold = true
+      this.#log.debug({ event: 'token_idle' }, 'route unused for a token lifetime; renewed again on its next request')
+      return
+    }
+    this.#renew().catch(() => {})
   }
 
   #renew (): Promise<TokenSet> {
-    this.#inflight ??= this.#fetch().finally(() => { this.#inflight = undefined })
+    this.#inflight ??= this.#fetch().finally(() => {
+      this.#inflight = undefined
+      this.#arm()
+    })
     return this.#inflight
   }
 
   async #fetch (): Promise<TokenSet> {
     // Another process sharing the store may have renewed meanwhile: take its token, with no wait, lock or request.
     const renewed = await this.#storedRenewal()
-    if (renewed !== undefined && this.#now() < this.#usableUntil(renewed)) return this.#adopt(renewed)
+    if (renewed !== undefined && this.#now() < usableUntil(renewed, this.#settings)) return this.#adopt(renewed)
     const wait = Math.min(this.#minInterval, this.#lastFetchAt + this.#minInterval - this.#now())
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref())
+    const previous = this.#current
     try {
       const { token, outcome } = await this.#obtainLocked()
       if (outcome === 'adopted') return this.#adopt(token)
       const refreshed = outcome === 'refreshed'
+      // A fresh login after a token of a route in use is a renewal too; "obtained" is a
+      // route's first token, or one after the route went cold or its token was refused.
+      const event: keyof typeof TOKEN_EVENTS = refreshed ? 'token_refreshed' : previous === undefined || this.#cold || this.#refused ? 'token_obtained' : 'token_renewed'
+      this.#cold = false
       this.#current = token
       this.#refused = false
       this.#failures = 0
@@ -224,7 +326,7 @@ export class TokenBroker {
       this.#lastError = undefined
       this.#lastRefreshAt = token.obtainedAt
       this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
-      this.#log.info({ event: refreshed ? 'token_refreshed' : 'token_obtained', expiresIn: secondsLeft(token, token.obtainedAt) }, refreshed ? 'token refreshed' : 'token obtained')
+      this.#log.info({ event, expiresIn: secondsLeft(token, token.obtainedAt) }, TOKEN_EVENTS[event])
       return token
     } catch (err) {
       const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })
@@ -232,7 +334,7 @@ export class TokenBroker {
       this.#lastError = error
       if (error.cause !== LOCK_BUSY) this.#onTokenRequest(error.kind)
       this.#nextAttemptAt = this.#now() + this.#backoff(error)
-      this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: this.#nextAttemptAt - this.#now() }, 'token request failed')
+      this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: Math.round(this.#nextAttemptAt - this.#now()) }, 'token request failed')
       throw error
     }
   }
@@ -259,12 +361,12 @@ export class TokenBroker {
       // Never present the refresh token without the lock: its holder may be spending it right now.
       // The caller keeps serving a token that has not expired; without one, this is TOKEN_UNAVAILABLE.
       const renewed = await this.#storedRenewal()
-      if (renewed !== undefined && this.#now() < this.#usableUntil(renewed)) return { token: renewed, outcome: 'adopted' }
+      if (renewed !== undefined && this.#now() < usableUntil(renewed, this.#settings)) return { token: renewed, outcome: 'adopted' }
       throw new TokenError('unavailable', `another process holds the token renewal lock (waited ${this.#tokenTimeoutMs} ms)`, { cause: LOCK_BUSY })
     }
     try {
       const renewed = await this.#storedRenewal()
-      if (renewed !== undefined && this.#now() < this.#usableUntil(renewed)) return { token: renewed, outcome: 'adopted' }
+      if (renewed !== undefined && this.#now() < usableUntil(renewed, this.#settings)) return { token: renewed, outcome: 'adopted' }
       // A newer stored token that is no longer usable still carries the live refresh token.
       const { token, refreshed } = await this.#obtain(renewed ?? this.#current)
       await this.#store.save(this.name, token).catch((err: unknown) => {

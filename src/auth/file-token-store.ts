@@ -5,7 +5,7 @@ import { compactDecrypt, CompactEncrypt } from 'jose'
 import type { Logger } from 'pino'
 import { acquireFileLock } from './file-lock.js'
 import { settingsHash, stateKeys, type StateKeys } from './state-keys.js'
-import type { TokenSet } from './token.js'
+import { sendableInHeader, type TokenSet } from './token.js'
 import type { LockOptions, StoreLock, TokenStore } from './token-store.js'
 
 const FORMAT = 2
@@ -72,7 +72,7 @@ export class FileTokenStore implements TokenStore {
     let stored: StoredFile
     try {
       stored = JSON.parse(await this.#decrypt(text, keys)) as StoredFile
-      if ((stored.format !== FORMAT && stored.format !== LEGACY_FORMAT) || stored.route !== route || typeof stored.token?.accessToken !== 'string') throw new Error('not a token file')
+      if ((stored.format !== FORMAT && stored.format !== LEGACY_FORMAT) || stored.route !== route || typeof stored.token?.accessToken !== 'string' || !sendableInHeader(stored.token.accessToken)) throw new Error('not a token file')
     } catch {
       this.#warn(route, keys.encryption === undefined ? 'corrupt' : 'corrupt or encrypted with another key', text)
       return undefined

@@ -14,10 +14,24 @@ export class RequestBudget {
 
   /** Takes a slot: undefined when granted, else ms until one frees up. */
   take (now: number): number | undefined {
-    while (this.#sent.length > 0 && (this.#sent[0] as number) <= now - WINDOW_MS) this.#sent.shift()
+    this.#expire(now)
     if (this.#sent.length >= this.#limit) return (this.#sent[0] as number) + WINDOW_MS - now
     this.#sent.push(now)
     return undefined
+  }
+
+  /**
+   * Whether a token request that only an upstream's refusal asks for may be
+   * made: it must leave half of the budget (rounded down) to the renewals
+   * of every route on the endpoint.
+   */
+  spare (now: number): boolean {
+    this.#expire(now)
+    return this.#limit - this.#sent.length - 1 >= Math.floor(this.#limit / 2)
+  }
+
+  #expire (now: number): void {
+    while (this.#sent.length > 0 && (this.#sent[0] as number) <= now - WINDOW_MS) this.#sent.shift()
   }
 }
 

@@ -1,4 +1,6 @@
+import { validateHeaderValue } from 'node:http'
 import { decodeJwt } from 'jose'
+import { TokenError } from './token-error.js'
 
 /** What a scheme gets back from its token endpoint, before the broker dates it. */
 export interface TokenResponse {
@@ -35,8 +37,26 @@ export function parseSeconds (value: unknown): number | undefined {
   return Math.min(n, MAX_LIFETIME_SECONDS)
 }
 
-/** Expiry from `expires_in`, else the JWT `exp` claim, else the default TTL (SPEC "Token lifecycle"). */
+/** Whether Node would send `value` as a header value: no CR, LF or other control characters, nothing past Latin-1. */
+export function sendableInHeader (value: string): boolean {
+  try {
+    validateHeaderValue('authorization', value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Expiry from `expires_in`, else the JWT `exp` claim, else the default TTL (SPEC "Token lifecycle").
+ * Every scheme's answer passes here, so a token that cannot be sent in a header is refused here,
+ * as if the token endpoint had refused the credentials: it is never cached or stored, and could
+ * otherwise split the upstream request's headers.
+ */
 export function datedToken (response: TokenResponse, now: number, defaultTtlSeconds: number, previousRefresh?: Pick<TokenSet, 'refreshToken' | 'refreshExpiresAt'>): TokenSet {
+  if (!sendableInHeader(response.accessToken)) {
+    throw new TokenError('rejected', 'the access token it answered cannot be sent in an HTTP header (control characters or line breaks)')
+  }
   const lifetime = response.expiresIn ?? jwtLifetime(response.accessToken, now) ?? defaultTtlSeconds
   const token: TokenSet = {
     accessToken: response.accessToken,

@@ -63,7 +63,7 @@ const clientOptions = {
 
 const staticAuth = z.strictObject({
   type: z.literal('static'),
-  token: nonEmpty,
+  token: nonEmpty.refine((v) => !/[^\t\x20-\x7e\x80-\xff]/.test(v), 'must not contain control characters or line breaks: it is sent in an HTTP header'),
   header: nonEmpty.default('authorization').transform((h) => h.toLowerCase()),
   scheme: z.string().default('Bearer')
 })

@@ -173,16 +173,18 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
    * and the request replayed with a fresh token.
    */
   function answerHead ({ request, reply, state }: UpstreamExchange, statusCode: number, upstreamHeaders: IncomingHttpHeaders): OutgoingHttpHeaders | undefined {
-    const refused = renewable && retryOn.has(statusCode) && !state.replayed
-    // Replayed only with the whole body in hand: an upstream that answered before reading it
-    // all may have made undici drop the rest, and half a body must never be sent.
-    const body = request.body
-    if (refused && (body === undefined || (body instanceof ReplayableBody && body.complete))) {
-      replay(request, reply, state)
-      return undefined
+    // The broker drops the refused token (so a body too big to replay still leaves a new one for
+    // the next request), unless refusals have renewed it enough this minute: an upstream that
+    // refuses this request whatever the token then gets its answer passed on.
+    if (renewable && retryOn.has(statusCode) && !state.replayed && broker.invalidate(state.token)) {
+      // Replayed only with the whole body in hand: an upstream that answered before reading it
+      // all may have made undici drop the rest, and half a body must never be sent.
+      const body = request.body
+      if (body === undefined || (body instanceof ReplayableBody && body.complete)) {
+        replay(request, reply, state)
+        return undefined
+      }
     }
-    // Too big to replay, but the refused token is still dropped, so the next request gets a new one.
-    if (refused) broker.invalidate(state.token)
     const headers = cleanResponseHeaders(upstreamHeaders)
     if (typeof headers.location === 'string') headers.location = rewriteLocation(headers.location)
     // Node's typings say string[]; undici gives a single line as a string.
@@ -208,7 +210,6 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   function replay (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
     state.replayed = true
     metrics.replay(route.name)
-    broker.invalidate(state.token)
     // token() may throw at once (backing off): inside then() that becomes a rejection, not a crash.
     Promise.resolve().then(() => broker.token()).then((token) => {
       state.token = token
