@@ -27,7 +27,7 @@ test('the /routes fingerprint of a short static key cannot be brute-forced back 
   async function fingerprints (): Promise<Record<string, string | null>> {
     const serve = await spawnServe(t, file)
     const proxyUrl = (await serve.waitForLog((l) => l.event === 'listening', 'the proxy')).url as string
-    const adminUrl = (await serve.waitForLog((l) => l.event === 'admin', 'the admin port')).url as string
+    const adminUrl = (await serve.waitForLog((l) => l.event === 'listening' && l.listener === 'admin', 'the admin port')).url as string
     for (const route of ['key', 'twin', 'other']) {
       const res = await fetch(`${proxyUrl}/${route}/x`)
       assert.equal(res.status, 200)
