@@ -56,13 +56,13 @@ export async function counts (env: Env): Promise<Counts> {
 }
 
 /** A fresh bearer-proxy process: one client_credentials route `/bp`, admin off, default log level. */
-export async function startBearerProxy (env: Env, tokens: { ttl: number, refreshAhead: number }): Promise<Variant> {
+export async function startBearerProxy (env: Env, tokens: { ttl: number, refreshAhead: number, minValidity?: number }): Promise<Variant> {
   const port = await freePort()
   const file = join(tempDir(), 'bearer-proxy.json')
   writeFileSync(file, JSON.stringify({
     listen: { host: '127.0.0.1', port },
     admin: false,
-    tokens: { refreshAhead: tokens.refreshAhead },
+    tokens: { refreshAhead: tokens.refreshAhead, ...(tokens.minValidity === undefined ? {} : { minValidity: tokens.minValidity }) },
     routes: {
       bench: {
         prefix: '/bp',
