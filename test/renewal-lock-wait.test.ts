@@ -64,10 +64,14 @@ test('with the renewal lock held elsewhere, a token that has not expired keeps b
   const proxy = await startProxy(t, { stateDir: dir, routes: routes(upstream.url, tokens.tokenUrl) }, { now: clock.now })
   assert.equal((await call(`${proxy.url}/api/a`)).status, 200)
   holdLock(dir)
-  // Inside minValidity (30 s) of expiry: due for renewal, not yet expired.
-  clock.advance(3600_000 - 10_000)
+  // Past the refresh-ahead point (80% of the hour), still usable: due for renewal, which waits on the lock.
+  clock.advance(3600_000 * 0.9)
   const res = await call(`${proxy.url}/api/b`)
   assert.equal(res.status, 200, res.text)
-  assert.deepEqual(upstream.requests.map(tokenOf), ['access-1', 'access-1'])
+  // The background renewal gives up after the token timeout; the token keeps being served meanwhile and after.
+  await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS * 3))
+  const after = await call(`${proxy.url}/api/c`)
+  assert.equal(after.status, 200, after.text)
+  assert.deepEqual(upstream.requests.map(tokenOf), ['access-1', 'access-1', 'access-1'])
   assert.equal(tokens.calls.length, 1, 'no refresh without the lock')
 })
