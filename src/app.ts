@@ -192,11 +192,6 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   // Closing waits for in-flight upstream requests (undici's close is graceful), unless forced:
   // past the shutdown grace, upstream requests still pending are cut.
   let force = false
-  // Before the server closes: it waits for every connection, websocket sessions included.
-  app.addHook('preClose', (done) => {
-    upgrades.close(force)
-    done()
-  })
   app.addHook('onClose', async () => {
     await Promise.all(dispatchers.map((d) => force ? d.destroy() : d.close()))
   })
@@ -213,6 +208,10 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     close: async (options = {}) => {
       force = options.force === true
       if (force) shutdownCut.active = true
+      // Websocket sessions end with the proxy (1001), not with a reload: a reload retires the old
+      // app with app.close() alone, and its sessions run on until either side closes them.
+      upgrades.close(force)
+      for (const broker of brokers.values()) broker.retire()
       await app.close()
       for (const broker of brokers.values()) broker.close()
     }

@@ -72,6 +72,8 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
 
   /** Apps a reload replaced that still finish their requests in flight. */
   const retiring = new Set<ProxyApp>()
+  /** Websocket sessions of apps a reload replaced, which outlive those apps until the shutdown. */
+  const sessions = new Set<ProxyApp['upgrades']>()
 
   async function swap (next: Config): Promise<void> {
     if (JSON.stringify(next.listen) !== JSON.stringify(config.listen) || JSON.stringify(next.admin) !== JSON.stringify(config.admin)) {
@@ -82,6 +84,12 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     const kept = new Set(current.brokers.values())
     logger.info({ event: 'reloaded', ...diffRoutes(old, current) }, 'config reloaded')
     logRoutes(logger, current.config, url)
+    // Brokers no config uses any more stop renewing now, though the old app may still have requests
+    // in flight for a while: one must never spend a refresh token its successor holds.
+    for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.retire()
+    // Websocket sessions of the old app live on; the shutdown closes them with the current ones.
+    sessions.add(old.upgrades)
+    for (const upgrades of sessions) if (upgrades !== old.upgrades && upgrades.open === 0) sessions.delete(upgrades)
     // The old app finishes what it has in flight (its upstream agents close gracefully).
     retiring.add(old)
     old.app.close().finally(() => retiring.delete(old)).then(() => {
@@ -106,25 +114,28 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     async close () {
       const closed = new Promise((resolve) => server.close(resolve))
       server.closeIdleConnections()
+      // No renewal starts during the grace: requests in flight keep the tokens they have.
+      for (const app of [current, ...retiring]) for (const broker of app.brokers.values()) broker.retire()
       // Websocket sessions never finish by themselves: they are asked to close now (1001). The
       // server waits for their connections too, which closeAllConnections does not reach.
-      const upgrades = current.upgrades
-      upgrades.close(false)
+      const upgrades = [current.upgrades, ...sessions]
+      const openSessions = (): number => upgrades.reduce((n, u) => n + u.open, 0)
+      for (const u of upgrades) u.close(false)
       const deadline = Date.now() + current.config.shutdownGrace
       // inFlight drops as responses close, in callbacks this loop waits for.
-      while ((busy() || upgrades.open > 0) && Date.now() < deadline) {
+      while ((busy() || openSessions() > 0) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50))
         server.closeIdleConnections()
       }
-      const force = busy() || upgrades.open > 0
+      const force = busy() || openSessions() > 0
       if (force) {
-        logger.warn({ event: 'shutdown_forced', inFlight, websockets: upgrades.open }, 'grace period over; closing open connections')
+        logger.warn({ event: 'shutdown_forced', inFlight, websockets: openSessions() }, 'grace period over; closing open connections')
         // Told before their connections go, so the requests still in flight (on this app, or on one a
         // reload retired) are logged as cut by the shutdown, not blamed on their client or upstream.
         current.cutInFlight()
         for (const old of retiring) old.cutInFlight()
       }
-      upgrades.close(force)
+      for (const u of upgrades) u.close(force)
       server.closeAllConnections()
       await closed
       // The cut answers close a turn of the event loop later (their sockets' handles close

@@ -239,19 +239,28 @@ export class TokenBroker {
     }
   }
 
-  /** Stops in-flight token requests and the renewal timer. */
-  close (): void {
+  /**
+   * Renews no more on its own: the renewal timer is cleared and not set again.
+   * A broker a reload replaced, or one of a shutting-down proxy, still serves
+   * the requests in flight, but must not spend a refresh token that its
+   * successor (or another process) now holds.
+   */
+  retire (): void {
     this.#closed = true
     this.#cancelTimer?.()
     this.#cancelTimer = undefined
+  }
+
+  /** Stops in-flight token requests and the renewal timer. */
+  close (): void {
+    this.retire()
     this.#abort.abort()
   }
 
-  /** A request asked for a token: the route is in use. One idle for a whole token lifetime went cold. */
+  /** A request asked for a token: the route is in use (it goes cold only where its timer finds it idle). */
   #used (now: number): void {
     // A static key is never renewed: nothing to track.
     if (this.scheme.endpoint === undefined) return
-    if (this.#idle(now)) this.#cold = true
     this.#lastUsedAt = now
     if (this.#cancelTimer === undefined && this.#inflight === undefined) this.#arm()
   }
