@@ -79,12 +79,25 @@ export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
     if (!(err instanceof TokenError)) throw err
     // Every message goes through here: a URL path or an echo may carry any secret, in any encoding.
     const redactor = requestRedactor(req)
-    throw new TokenError(err.kind, redactor.redact(err.message), {
+    throw new TokenError(err.kind, printable(redactor.redact(err.message)), {
       status: err.status,
-      ...(err.oauthError === undefined ? {} : { oauthError: redactor.redact(err.oauthError) }),
+      ...(err.oauthError === undefined ? {} : { oauthError: printable(redactor.redact(err.oauthError)) }),
       ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs })
     })
   }
+}
+
+/** Control characters, and the bidi controls that reorder what a person reads. */
+const UNPRINTABLE = /[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]+/gu
+
+/**
+ * A token endpoint's words made safe to print: they reach `check` lines on a
+ * terminal, where a line break would forge another route's line and an escape
+ * sequence could rewrite the screen or the clipboard. Runs after redaction, so
+ * a secret is matched as it was sent.
+ */
+function printable (text: string): string {
+  return text.replace(UNPRINTABLE, ' ').replace(/ {2,}/g, ' ')
 }
 
 /**
