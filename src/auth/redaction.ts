@@ -141,8 +141,12 @@ function textPattern (value: string): string {
 }
 
 function charPattern (ch: string): string {
-  // Letters and digits are the same in every encoding searched for.
-  if (/^[A-Za-z0-9]$/.test(ch)) return ch
+  // Letters and digits stand as they are, or percent-encoded or as HTML numeric entities by
+  // encoders that escape every byte.
+  if (/^[A-Za-z0-9]$/.test(ch)) {
+    const code = ch.charCodeAt(0)
+    return `(?:${ch}|%${hexPattern(code, 2)}|&#0{0,3}${code};|&#[xX]0{0,3}${hexPattern(code, 1)};)`
+  }
   const forms = new Set<string>([escapeRegExp(ch)])
   forms.add([...Buffer.from(ch, 'utf8')].map((byte) => `%${hexPattern(byte, 2)}`).join(''))
   if (ch === ' ') forms.add('\\+')
@@ -179,6 +183,8 @@ function base64Runs (value: string): string[] {
   const sources = new Set([value, new URLSearchParams({ v: value }).toString().slice(2), JSON.stringify(value).slice(1, -1)])
   for (const source of sources) {
     const bytes = Buffer.from(source, 'utf8')
+    // Plain hex too (lower and upper case): some endpoints dump what they received as bytes.
+    runs.add(bytes.toString('hex')).add(bytes.toString('hex').toUpperCase())
     runs.add(bytes.toString('base64')).add(bytes.toString('base64url'))
     for (let offset = 0; offset < 3; offset++) {
       const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64')
