@@ -4,26 +4,11 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfigFile, parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
 import { runCli, tempDir } from './cli-helpers.js'
+import { issuesOf } from './config-helpers.js'
 
 const UPSTREAM = 'http://127.0.0.1:9/'
 const staticAuth = { type: 'static', token: 'static-token-value' }
-
-/** The issues of a config that must not load; each is one line. */
-function issuesOf (load: () => unknown): string[] {
-  let caught: unknown
-  try {
-    load()
-  } catch (err) {
-    caught = err
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`)
-  assert.ok(caught.issues.length > 0)
-  for (const issue of caught.issues) assert.doesNotMatch(issue, /\n/, 'one line per issue')
-  assert.equal(caught.message, caught.issues.join('\n'))
-  return caught.issues
-}
 
 function route (auth: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { upstream: UPSTREAM, auth, ...extra }

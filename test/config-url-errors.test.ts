@@ -1,24 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
 import { runCli, tempDir } from './cli-helpers.js'
 import { recordingUpstream } from './helpers.js'
 import { freePort, spawnServe, writeConfig } from './operability-helpers.js'
+import { parseIssues } from './config-helpers.js'
 
 const staticAuth = { type: 'static', token: 'static-token-value' }
 const NOT_URLS = ['not a url', 'api.example.com', 'api.example.com/v1', '//api.example.com', 'localhost:8080', 'ftp://127.0.0.1/']
-
-function issuesOf (raw: Record<string, unknown>): string[] {
-  try {
-    parseConfig(raw, { env: {} })
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`)
-    return err.issues
-  }
-  assert.fail('the config loaded')
-}
 
 function netosecret (url: string): string {
   return Buffer.from(JSON.stringify({ url, shortname: 's', appname: 'a', appkey: 'k', sharedsecret: 'shh' })).toString('base64')
@@ -26,24 +15,24 @@ function netosecret (url: string): string {
 
 test('an upstream that is not an absolute http(s) URL names routes.NAME.upstream; no scheme is guessed', () => {
   for (const upstream of NOT_URLS) {
-    assert.deepEqual(issuesOf({ routes: { x: { upstream, auth: staticAuth } } }), ['routes.x.upstream: must be an absolute http(s) URL'], upstream)
+    assert.deepEqual(parseIssues({ routes: { x: { upstream, auth: staticAuth } } }), ['routes.x.upstream: must be an absolute http(s) URL'], upstream)
   }
 })
 
 test('every URL of a login route is checked with its key path', () => {
   const login = { type: 'login', tokenUrl: 'api.example.com/login', refresh: { url: 'not a url' } }
-  assert.deepEqual(issuesOf({ routes: { x: { upstream: 'http://127.0.0.1:9', auth: login } } }).sort(), [
+  assert.deepEqual(parseIssues({ routes: { x: { upstream: 'http://127.0.0.1:9', auth: login } } }).sort(), [
     'routes.x.auth.refresh.url: must be an absolute http(s) URL',
     'routes.x.auth.tokenUrl: must be an absolute http(s) URL'
   ])
 })
 
 test('the url inside a NETOSECRET is held to the upstream rules, named by routes.NAME.auth.netosecret', () => {
-  assert.deepEqual(issuesOf({ routes: { x: { auth: { type: 'netography', netosecret: netosecret('api.netography.com/api/v1') } } } }),
+  assert.deepEqual(parseIssues({ routes: { x: { auth: { type: 'netography', netosecret: netosecret('api.netography.com/api/v1') } } } }),
     ['routes.x.auth.netosecret: "url" must be an http(s) URL'])
-  assert.deepEqual(issuesOf({ routes: { x: { auth: { type: 'netography', netosecret: netosecret('https://api.netography.com/api/v1?k=1') } } } }),
+  assert.deepEqual(parseIssues({ routes: { x: { auth: { type: 'netography', netosecret: netosecret('https://api.netography.com/api/v1?k=1') } } } }),
     ['routes.x.auth.netosecret: "url" must not carry a query or fragment'])
-  const issues = issuesOf({ routes: { x: { upstream: 'http://127.0.0.1:9', auth: { type: 'netography', netosecret: netosecret('https://user:CANARY-pw@api.netography.com') } } } })
+  const issues = parseIssues({ routes: { x: { upstream: 'http://127.0.0.1:9', auth: { type: 'netography', netosecret: netosecret('https://user:CANARY-pw@api.netography.com') } } } })
   assert.deepEqual(issues, ['routes.x.auth.netosecret: "url" must not carry user:password (put credentials in auth)'])
 })
 

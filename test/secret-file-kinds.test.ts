@@ -6,23 +6,13 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseConfig } from '../src/config/load.js'
 import { MAX_SECRET_FILE_BYTES } from '../src/config/secrets.js'
-import { ConfigError } from '../src/errors.js'
 import { runCli, tempDir } from './cli-helpers.js'
 import { recordingUpstream } from './helpers.js'
 import { freePort, spawnServe, writeConfig } from './operability-helpers.js'
+import { parseIssues } from './config-helpers.js'
 
 const UPSTREAM = 'http://127.0.0.1:9'
 const fromFile = (path: string): Record<string, unknown> => ({ routes: { x: { upstream: UPSTREAM, auth: { type: 'static', token: `\${file:${path}}` } } } })
-
-function issuesOf (raw: Record<string, unknown>): string[] {
-  try {
-    parseConfig(raw, { env: {} })
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`)
-    return err.issues
-  }
-  assert.fail('the config loaded')
-}
 
 function tokenOf (raw: Record<string, unknown>): string | undefined {
   const auth = parseConfig(raw, { env: {} }).routes[0]?.auth
@@ -73,8 +63,8 @@ test('SIGHUP with a ${file:...} naming a FIFO is refused, and the proxy keeps ru
 test('a directory or a device is not a secret file', { skip: skipWindows }, (t) => {
   const dir = tempDir(t)
   mkdirSync(join(dir, 'secrets'))
-  assert.deepEqual(issuesOf(fromFile(join(dir, 'secrets'))), [`routes.x.auth.token: secret file ${join(dir, 'secrets')} is a directory, not a regular file`])
-  assert.deepEqual(issuesOf(fromFile('/dev/null')), ['routes.x.auth.token: secret file /dev/null is a device, not a regular file'])
+  assert.deepEqual(parseIssues(fromFile(join(dir, 'secrets'))), [`routes.x.auth.token: secret file ${join(dir, 'secrets')} is a directory, not a regular file`])
+  assert.deepEqual(parseIssues(fromFile('/dev/null')), ['routes.x.auth.token: secret file /dev/null is a device, not a regular file'])
 })
 
 test('a secret file larger than 1 MiB is refused; one of exactly 1 MiB is read', (t) => {
@@ -82,7 +72,7 @@ test('a secret file larger than 1 MiB is refused; one of exactly 1 MiB is read',
   assert.equal(MAX_SECRET_FILE_BYTES, 1024 * 1024)
   const big = join(dir, 'big')
   writeFileSync(big, 'a'.repeat(MAX_SECRET_FILE_BYTES + 1))
-  assert.deepEqual(issuesOf(fromFile(big)), [`routes.x.auth.token: secret file ${big} is larger than 1 MiB`])
+  assert.deepEqual(parseIssues(fromFile(big)), [`routes.x.auth.token: secret file ${big} is larger than 1 MiB`])
   const fits = join(dir, 'fits')
   writeFileSync(fits, 'b'.repeat(MAX_SECRET_FILE_BYTES))
   assert.equal(tokenOf(fromFile(fits))?.length, MAX_SECRET_FILE_BYTES)

@@ -4,29 +4,19 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
 import { runCli, tempDir } from './cli-helpers.js'
+import { parseIssues } from './config-helpers.js'
 
 const UPSTREAM = 'http://127.0.0.1:9'
 
-function issuesOf (raw: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(raw, { env })
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`)
-    return err.issues
-  }
-  assert.fail('the config loaded')
-}
-
 test('${vault:...} is an unknown reference kind naming the key path and the kind, not a missing variable', () => {
-  const issues = issuesOf({ routes: { x: { upstream: UPSTREAM, auth: { type: 'static', token: '${vault:secret/x}' } } } })
+  const issues = parseIssues({ routes: { x: { upstream: UPSTREAM, auth: { type: 'static', token: '${vault:secret/x}' } } } })
   assert.deepEqual(issues, ['routes.x.auth.token: unknown secret reference kind "vault" (use ${env:NAME} or ${file:PATH})'])
 })
 
 test('the rest of an unknown reference is never shown: it may be the secret itself', () => {
   const canary = 'CANARY-inline-4c1d'
-  const issues = issuesOf({ routes: { x: { upstream: UPSTREAM, auth: { type: 'static', token: `Bearer \${literal:${canary}}` } } } })
+  const issues = parseIssues({ routes: { x: { upstream: UPSTREAM, auth: { type: 'static', token: `Bearer \${literal:${canary}}` } } } })
   assert.deepEqual(issues, ['routes.x.auth.token: unknown secret reference kind "literal" (use ${env:NAME} or ${file:PATH})'])
 })
 

@@ -327,13 +327,7 @@ export class TokenBroker {
       // A fresh login after a token of a route in use is a renewal too; "obtained" is a
       // route's first token, or one after the route went cold or its token was refused.
       const event: keyof typeof TOKEN_EVENTS = refreshed ? 'token_refreshed' : previous === undefined || this.#cold || this.#refused ? 'token_obtained' : 'token_renewed'
-      this.#cold = false
-      this.#current = token
-      this.#refused = false
-      this.#failures = 0
-      this.#nextAttemptAt = 0
-      this.#lastError = undefined
-      this.#lastRefreshAt = token.obtainedAt
+      this.#install(token)
       this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
       this.#log.info({ event, expiresIn: secondsLeft(token, token.obtainedAt) }, TOKEN_EVENTS[event])
       return token
@@ -414,14 +408,20 @@ export class TokenBroker {
     return stored !== undefined && (held === undefined || stored.obtainedAt > held.obtainedAt) ? stored : undefined
   }
 
-  /** Serves a token another process obtained and stored; no token request was made. */
-  #adopt (token: TokenSet): TokenSet {
+  /** `token` is the one served from now on: whatever failed before is over, and the route is in use. */
+  #install (token: TokenSet): void {
+    this.#cold = false
     this.#current = token
     this.#refused = false
     this.#failures = 0
     this.#nextAttemptAt = 0
     this.#lastError = undefined
     this.#lastRefreshAt = token.obtainedAt
+  }
+
+  /** Serves a token another process obtained and stored; no token request was made. */
+  #adopt (token: TokenSet): TokenSet {
+    this.#install(token)
     this.#log.info({ event: 'token_adopted', expiresIn: secondsLeft(token, this.#now()) }, 'token renewed by another process taken from the store')
     return token
   }
