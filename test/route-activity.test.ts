@@ -21,10 +21,11 @@ test('/routes counts each route\'s requests, errors and token requests', async (
       api: clientCredentialsRoute(upstream.url, tokens.tokenUrl),
       broken: clientCredentialsRoute(upstream.url, refusing.tokenUrl),
       down: clientCredentialsRoute(await closedPortUrl(), tokens.tokenUrl),
-      idle: clientCredentialsRoute(upstream.url, tokens.tokenUrl)
+      idle: clientCredentialsRoute(upstream.url, tokens.tokenUrl),
+      fixed: { upstream: upstream.url, auth: { type: 'static', token: 'static-key' } }
     }
   })
-  for (const path of ['/api/a', '/api/b', '/api/boom', '/api/c', '/broken/a', '/down/a', '/nowhere']) await call(`${server.url}${path}`)
+  for (const path of ['/api/a', '/api/b', '/api/boom', '/api/c', '/broken/a', '/down/a', '/fixed/a', '/nowhere']) await call(`${server.url}${path}`)
 
   const routes = (await call(`${server.adminUrl}/routes`)).json.routes as RouteView[]
   const of = (name: string): RouteView => routes.find((r) => r.name === name) as RouteView
@@ -35,6 +36,8 @@ test('/routes counts each route\'s requests, errors and token requests', async (
   assert.deepEqual(of('down').requests, { total: 1, errors: 1, recent: { total: 1, errors: 1, seconds: 300 } }, 'an upstream that cannot be reached is an error')
   assert.deepEqual(of('idle').requests, { total: 0, errors: 0, recent: { total: 0, errors: 0, seconds: 300 } })
   assert.deepEqual(of('idle').tokenRequests, { total: 0, failed: 0 })
+  assert.deepEqual(of('fixed').requests, { total: 1, errors: 0, recent: { total: 1, errors: 0, seconds: 300 } })
+  assert.deepEqual(of('fixed').tokenRequests, { total: 0, failed: 0 }, 'a static key is no token request')
 })
 
 test('recent counts forget requests older than five minutes; totals keep them', () => {

@@ -380,7 +380,8 @@ export class TokenBroker {
       this.#nextAttemptAt = 0
       this.#lastError = undefined
       this.#lastRefreshAt = token.obtainedAt
-      this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
+      // A static key is read from config: no token request was made.
+      if (this.scheme.endpoint !== undefined) this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
       this.#log.info({ event, expiresIn: secondsLeft(token, token.obtainedAt) }, TOKEN_EVENTS[event])
       return token
     } catch (err) {
