@@ -14,7 +14,7 @@ import { AdminUnreachableError, anyFailing, fetchRoutes, statusTable } from './s
 
 const USAGE = `Usage:
   bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--admin-host H] [--admin-port N]
-                     [--log-level L] [--pretty]
+                     [--log-level L] [--pretty | --json]
   bearer-proxy check [-c FILE] [--json]   obtain a token for every route; exit 1 if any fails
   bearer-proxy token ROUTE [-c FILE]      print one valid access token for ROUTE
   bearer-proxy status [-c FILE] [--json]  the running proxy's routes, read from its admin port;
@@ -22,6 +22,7 @@ const USAGE = `Usage:
   bearer-proxy demo [--port N]            demo token server + API + proxy, all on loopback
 
 Config: -c FILE, else $BEARER_PROXY_CONFIG, else ./config/bearer-proxy.yaml
+Logs: readable lines on a terminal (--pretty), JSON lines otherwise (--json)
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error`
 
 const COMMANDS = new Set(['serve', 'check', 'token', 'status', 'demo'])
@@ -87,12 +88,14 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
     switch (command) {
       case 'serve': {
         noExtra(rest)
+        if (values.pretty === true && values.json === true) throw new UsageError('--pretty and --json exclude each other')
         const flags: ServeFlags = {
           host: values.host === undefined ? undefined : parseHost(values.host),
           port,
           ...adminFlags,
           level,
-          pretty: values.pretty
+          // A person at a terminal reads lines; a pipe, a file or a log collector gets JSON.
+          pretty: values.json === true ? false : values.pretty ?? process.stdout.isTTY
         }
         return await serve(configPath(values.config), flags, io)
       }
@@ -110,7 +113,7 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
       }
       default:
         noExtra(rest)
-        return await demo({ port, level, pretty: values.pretty ?? process.stdout.isTTY }, io)
+        return await demo({ port, level, pretty: values.json === true ? false : values.pretty ?? process.stdout.isTTY }, io)
     }
   } catch (err) {
     if (err instanceof UsageError) {
