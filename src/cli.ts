@@ -10,18 +10,22 @@ import { demoInstructions, startDemoServers } from './demo.js'
 import { ConfigError } from './errors.js'
 import { createLogger } from './logger.js'
 import { closeOnSignals, localUrl, startServer, type RunningServer } from './server.js'
+import { AdminUnreachableError, anyFailing, fetchRoutes, statusTable } from './status.js'
 
 const USAGE = `Usage:
   bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--admin-host H] [--admin-port N]
-                     [--log-level L] [--pretty]
-  bearer-proxy check [-c FILE]        obtain a token for every route; exit 1 if any fails
-  bearer-proxy token ROUTE [-c FILE]  print one valid access token for ROUTE
-  bearer-proxy demo [--port N]        demo token server + API + proxy, all on loopback
+                     [--log-level L] [--pretty | --json]
+  bearer-proxy check [-c FILE] [--json]   obtain a token for every route; exit 1 if any fails
+  bearer-proxy token ROUTE [-c FILE]      print one valid access token for ROUTE
+  bearer-proxy status [-c FILE] [--json]  the running proxy's routes, read from its admin port;
+                                          exit 1 if a route is failing or the port does not answer
+  bearer-proxy demo [--port N]            demo token server + API + proxy, all on loopback
 
 Config: -c FILE, else $BEARER_PROXY_CONFIG, else ./config/bearer-proxy.yaml
+Logs: readable lines on a terminal (--pretty), JSON lines otherwise (--json)
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error`
 
-const COMMANDS = new Set(['serve', 'check', 'token', 'demo'])
+const COMMANDS = new Set(['serve', 'check', 'token', 'status', 'demo'])
 
 /** A usage mistake: exit code 2, with the usage text unless the message says all there is to say. */
 class UsageError extends Error {
@@ -54,6 +58,7 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
         'admin-port': { type: 'string' },
         'log-level': { type: 'string' },
         pretty: { type: 'boolean' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' }
       }
@@ -76,22 +81,30 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
     if (!COMMANDS.has(command)) throw new UsageError(`unknown command "${command}"`)
     const port = values.port === undefined ? undefined : parsePort(values.port)
     const level = values['log-level'] === undefined ? undefined : parseLevel(values['log-level'])
+    const adminFlags = {
+      adminHost: values['admin-host'] === undefined ? undefined : parseHost(values['admin-host'], '--admin-host'),
+      adminPort: values['admin-port'] === undefined ? undefined : parsePort(values['admin-port'], '--admin-port')
+    }
     switch (command) {
       case 'serve': {
         noExtra(rest)
+        if (values.pretty === true && values.json === true) throw new UsageError('--pretty and --json exclude each other')
         const flags: ServeFlags = {
           host: values.host === undefined ? undefined : parseHost(values.host),
           port,
-          adminHost: values['admin-host'] === undefined ? undefined : parseHost(values['admin-host'], '--admin-host'),
-          adminPort: values['admin-port'] === undefined ? undefined : parsePort(values['admin-port'], '--admin-port'),
+          ...adminFlags,
           level,
-          pretty: values.pretty
+          // A person at a terminal reads lines; a pipe, a file or a log collector gets JSON.
+          pretty: values.json === true ? false : values.pretty ?? process.stdout.isTTY
         }
         return await serve(configPath(values.config), flags, io)
       }
       case 'check':
         noExtra(rest)
-        return await check(loadConfigFile(configPath(values.config)), io)
+        return await check(loadConfigFile(configPath(values.config)), io, values.json === true)
+      case 'status':
+        noExtra(rest)
+        return await status(withFlags(loadConfigFile(configPath(values.config)), adminFlags), io, values.json === true)
       case 'token': {
         const [route, ...more] = rest
         if (route === undefined) throw new UsageError('token needs a ROUTE name')
@@ -100,7 +113,7 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
       }
       default:
         noExtra(rest)
-        return await demo({ port, level, pretty: values.pretty ?? process.stdout.isTTY }, io)
+        return await demo({ port, level, pretty: values.json === true ? false : values.pretty ?? process.stdout.isTTY }, io)
     }
   } catch (err) {
     if (err instanceof UsageError) {
@@ -149,7 +162,7 @@ async function serve (file: string, flags: ServeFlags, io: Output): Promise<numb
 }
 
 /** Flags win over the file; they set TCP addresses, so they cannot apply to a socket listener. */
-function withFlags (config: Config, flags: ServeFlags): Config {
+function withFlags (config: Config, flags: Pick<ServeFlags, 'host' | 'port' | 'adminHost' | 'adminPort'>): Config {
   if (flags.host !== undefined || flags.port !== undefined) {
     if (isSocketAddress(config.listen)) throw new UsageError('--host and --port set a TCP address, but the config listens on a Unix socket (listen.path)')
     config.listen = { host: flags.host ?? config.listen.host, port: flags.port ?? config.listen.port }
@@ -176,26 +189,47 @@ function banner (server: RunningServer, config: Config): string {
   ].join('\n')
 }
 
-async function check (config: Config, io: Output): Promise<number> {
+async function check (config: Config, io: Output, json: boolean): Promise<number> {
   const { brokers } = createBrokers(config, { logger: pino({ level: 'silent' }) })
   // With stateDir, start from the stored tokens, and renew only under the store's lock: a running
   // proxy sharing the dir never finds its refresh token spent behind its back.
   await Promise.all([...brokers.values()].map((b) => b.init()))
-  let failed = 0
-  const lines = await Promise.all(config.routes.map(async (route) => {
-    const broker = brokers.get(route.name)
+  const results = await Promise.all(config.routes.map(async (route) => {
+    const result = { name: route.name, prefix: route.prefix, type: route.auth.type, ok: false, expiresIn: null as number | null, error: null as string | null }
     try {
-      const token = await broker?.tokenOnce()
-      const left = token === undefined ? null : secondsLeft(token, Date.now())
-      return `${route.name}\t${route.prefix}\t${route.auth.type}\tok\t${left === null ? 'never expires' : `expires in ${left}s`}`
+      const token = await brokers.get(route.name)?.tokenOnce()
+      result.ok = true
+      result.expiresIn = token === undefined ? null : secondsLeft(token, Date.now())
     } catch (err) {
-      failed++
-      return `${route.name}\t${route.prefix}\t${route.auth.type}\terror\t${(err as Error).message}`
+      result.error = (err as Error).message
     }
+    return result
   }))
-  for (const line of lines) io.out(line)
+  if (json) {
+    io.out(JSON.stringify(results, null, 2))
+  } else {
+    for (const r of results) {
+      const detail = r.ok ? (r.expiresIn === null ? 'never expires' : `expires in ${r.expiresIn}s`) : r.error
+      io.out(`${r.name}\t${r.prefix}\t${r.type}\t${r.ok ? 'ok' : 'error'}\t${detail}`)
+    }
+  }
   for (const broker of brokers.values()) broker.close()
-  return failed > 0 ? 1 : 0
+  return results.every((r) => r.ok) ? 0 : 1
+}
+
+/** The running proxy's route table, from its admin port (as the config names it); no token is ever asked for. */
+async function status (config: Config, io: Output, json: boolean): Promise<number> {
+  if (config.admin === false) throw new UsageError('status reads the running proxy\'s admin port, but the config turns it off (admin: false)', { showUsage: false })
+  let routes
+  try {
+    routes = await fetchRoutes(config.admin)
+  } catch (err) {
+    if (!(err instanceof AdminUnreachableError)) throw err
+    io.err(`bearer-proxy: ${err.message}`)
+    return 1
+  }
+  io.out(json ? JSON.stringify({ routes }, null, 2) : statusTable(routes))
+  return anyFailing(routes) ? 1 : 0
 }
 
 async function printToken (config: Config, name: string, io: Output): Promise<number> {

@@ -107,6 +107,27 @@ describe('bearer-proxy check and token', { concurrency: 3 }, () => {
     assertNoSecrets(result.stdout + result.stderr)
   })
 
+  test('check --json: an array with one object per route, the same exit code, no secret or token', async (t) => {
+    const { file, env } = writeConfig(t, true)
+    const result = await runCli(['check', '-c', file, '--json'], { env })
+    assert.equal(result.code, 1, result.stderr)
+    const routes = JSON.parse(result.stdout) as Array<{ name: string, prefix: string, type: string, ok: boolean, expiresIn: number | null, error: string | null }>
+    assert.deepEqual(routes.map((r) => Object.keys(r)), Array(3).fill(['name', 'prefix', 'type', 'ok', 'expiresIn', 'error']))
+    assert.deepEqual(routes.map((r) => [r.name, r.prefix, r.type, r.ok]), [['alpha', '/alpha', 'client_credentials', true], ['beta', '/b', 'client_credentials', true], ['gamma', '/gamma', 'client_credentials', false]])
+    for (const ok of routes.slice(0, 2)) {
+      assert.ok(ok.expiresIn !== null && ok.expiresIn > 280 && ok.expiresIn <= 300, `expiresIn ${ok.expiresIn}`)
+      assert.equal(ok.error, null)
+    }
+    assert.equal(routes[2]?.expiresIn, null)
+    assert.match(routes[2]?.error ?? '', /invalid_client/)
+    assertNoSecrets(result.stdout + result.stderr)
+
+    const good = writeConfig(t, false)
+    const passing = await runCli(['check', '-c', good.file, '--json'], { env: good.env })
+    assert.equal(passing.code, 0, passing.stderr)
+    assert.deepEqual((JSON.parse(passing.stdout) as Array<{ ok: boolean }>).map((r) => r.ok), [true, true])
+  })
+
   test('token ROUTE prints exactly one line: a JWT the provider signed', async (t) => {
     const { file, env } = writeConfig(t, true)
     const result = await runCli(['token', 'beta', '-c', file], { env })

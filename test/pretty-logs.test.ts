@@ -4,7 +4,7 @@ import { execFile, spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { colourWanted, createLogger } from '../src/logger.js'
-import { CLI, ROOT, tempDir } from './cli-helpers.js'
+import { CLI, ROOT, runCli, tempDir } from './cli-helpers.js'
 import { freePort, LogSink, recordingUpstream } from './helpers.js'
 import { writeConfig } from './operability-helpers.js'
 
@@ -97,4 +97,33 @@ test('on a terminal: colour, unless NO_COLOR is set', { skip: hasScript ? false 
   assert.ok(coloured.includes(ESC), `no colour on a terminal: ${JSON.stringify(coloured)}`)
   assert.match(plain, /INFO: hello \{"event":"e"\}/)
   assert.ok(!plain.includes(ESC), `colour despite NO_COLOR: ${JSON.stringify(plain)}`)
+})
+
+/**
+ * `serve` on a terminal, up to its first log line: a route in cleartext beyond this machine is
+ * warned about before listening, and the port is taken, so serve stops right after (exit 1).
+ */
+async function serveOnTerminal (t: TestContext, flags: string[]): Promise<string> {
+  const busy = await recordingUpstream(t)
+  const file = join(tempDir(t), 'cfg.yaml')
+  writeConfig(file, { listen: { host: '127.0.0.1', port: busy.port }, admin: false, routes: { x: { upstream: 'http://api.example.com', auth: { type: 'static', token: STATIC_TOKEN } } } })
+  return new Promise((resolve, reject) => {
+    execFile('script', ['-qc', `"${process.execPath}" "${CLI}" serve -c "${file}" ${flags.join(' ')}`, '/dev/null'], { cwd: ROOT, env: { PATH: process.env.PATH, TERM: 'dumb' }, timeout: 20_000, encoding: 'utf8' },
+      (err, stdout) => err !== null && err.killed ? reject(err) : resolve(stdout))
+  })
+}
+
+test('serve on a terminal logs readable lines by default; --json keeps JSON', { skip: hasScript ? false : 'needs util-linux script for a terminal' }, async (t) => {
+  assert.ok(existsSync(CLI), 'run "npm run build" first')
+  const [plain, json] = await Promise.all([serveOnTerminal(t, []), serveOnTerminal(t, ['--json'])])
+  assert.match(plain, /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: routes\.x\.upstream is plain http/m, plain)
+  assert.doesNotMatch(plain, /"level":/)
+  assert.match(json, /^\{"level":40,.*"event":"cleartext"/m, json)
+  assert.match(json, /in use/, 'and it stopped on the busy port')
+})
+
+test('serve --pretty --json is a usage error', async () => {
+  const result = await runCli(['serve', '--pretty', '--json', '-c', 'nowhere.yaml'])
+  assert.equal(result.code, 2)
+  assert.match(result.stderr, /^bearer-proxy: --pretty and --json exclude each other\n/)
 })

@@ -1,15 +1,36 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { ProxyApp } from '../app.js'
 import type { TokenBroker } from '../auth/broker.js'
 import { fingerprint } from '../auth/redaction.js'
-import { addressText, isSocketAddress, type Config } from '../config/schema.js'
-import { HostNotAllowedError, OriginNotAllowedError } from '../errors.js'
+import { addressText, isSocketAddress, type Config, type RouteConfig } from '../config/schema.js'
+import { HostNotAllowedError, OriginNotAllowedError, RouteNotFoundError } from '../errors.js'
 import { sendError } from '../proxy/error-reply.js'
 import { allowedHosts, hostAllowed, isIpLiteralHost, isLoopbackHost } from '../proxy/guards.js'
+import type { RouteActivity } from './metrics.js'
 
 /** /readyz waits at most this long for a route's first token. */
 const READY_WAIT_MS = 5000
+
+/**
+ * Headers of every admin answer. The status page runs only its own script and
+ * style, fetches only its own origin and cannot be framed; nothing is cached
+ * (route status changes by the second) and no Referer leaves it.
+ */
+const ADMIN_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store'
+}
+
+/** The status page's files (src/admin/page, copied to dist by the build): read once, served from memory. */
+const PAGE_FILES = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/status.js': { file: 'status.js', type: 'text/javascript; charset=utf-8' },
+  '/status.css': { file: 'status.css', type: 'text/css; charset=utf-8' }
+} as const
 
 export interface RouteView {
   name: string
@@ -21,8 +42,12 @@ export interface RouteView {
   expiresIn: number | null
   lastRefresh: string | null
   lastError: string | null
+  lastErrorAt: string | null
   /** 8 hex digits of an HMAC of the token under a per-process random key: tells tokens apart, reveals nothing. */
   fingerprint: string | null
+  /** Counts since the process started, and over the last few minutes. */
+  requests: RouteActivity['requests']
+  tokenRequests: RouteActivity['tokenRequests']
 }
 
 /**
@@ -43,7 +68,15 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
     logger.warn({ event: 'exposed', listener: 'admin', address }, `admin port on ${address}: anyone who can reach it can read route status and metrics and make the proxy request tokens (/readyz)`)
   }
   registerAdminGuard(admin, () => current().config)
+  admin.addHook('onSend', async (_request, reply) => { reply.headers(ADMIN_HEADERS) })
   admin.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
+
+  for (const [path, { file, type }] of Object.entries(PAGE_FILES)) {
+    const content = readFileSync(new URL(`./page/${file}`, import.meta.url))
+    admin.get(path, async (_request, reply) => reply.type(type).send(content))
+  }
+  // Browsers ask for it on their own: an empty answer rather than a 404 in the page's console.
+  admin.get('/favicon.ico', async (_request, reply) => reply.code(204).send())
 
   admin.get('/healthz', async () => ({ status: 'ok' }))
 
@@ -63,7 +96,25 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
 
   admin.get('/routes', async () => {
     const proxy = current()
-    return { routes: proxy.config.routes.map((route) => routeView(route.name, route.prefix, route.upstream, route.auth.type, proxy.brokers.get(route.name) as TokenBroker, now())) }
+    return { routes: proxy.config.routes.map((route) => routeView(proxy, route, now())) }
+  })
+
+  // Actions: the guard above refuses them from another Host and from any cross-site browser
+  // request, so only curl, scripts and the status page itself (same origin) reach them.
+  admin.post<{ Params: { name: string } }>('/routes/:name/renew', async (request) => {
+    const proxy = current()
+    const { route, broker } = routeOf(proxy, request.params.name)
+    request.log.info({ event: 'renew_requested', route: route.name }, 'token renewal asked for on the admin port')
+    await broker.renewNow()
+    return { route: routeView(proxy, route, now()) }
+  })
+
+  admin.delete<{ Params: { name: string } }>('/routes/:name/token', async (request) => {
+    const proxy = current()
+    const { route, broker } = routeOf(proxy, request.params.name)
+    request.log.info({ event: 'forget_requested', route: route.name }, 'token forgetting asked for on the admin port')
+    await broker.forget()
+    return { route: routeView(proxy, route, now()) }
   })
 
   await admin.ready()
@@ -131,19 +182,29 @@ async function readiness (broker: TokenBroker): Promise<{ ready: boolean, error?
   }
 }
 
-function routeView (name: string, prefix: string, upstream: string, auth: string, broker: TokenBroker, now: number): RouteView {
-  const status = broker.status()
+/** The route and its broker, or 404 ROUTE_NOT_FOUND naming the routes there are. */
+function routeOf (proxy: ProxyApp, name: string): { route: RouteConfig, broker: TokenBroker } {
+  const route = proxy.config.routes.find((r) => r.name === name)
+  const broker = proxy.brokers.get(name)
+  if (route === undefined || broker === undefined) throw new RouteNotFoundError(JSON.stringify(name), proxy.config.routes.map((r) => r.name).join(', '))
+  return { route, broker }
+}
+
+function routeView (proxy: ProxyApp, route: RouteConfig, now: number): RouteView {
+  const status = (proxy.brokers.get(route.name) as TokenBroker).status()
   const finite = status.expiresAt !== undefined && Number.isFinite(status.expiresAt)
   return {
-    name,
-    prefix,
-    upstream,
-    auth,
+    name: route.name,
+    prefix: route.prefix,
+    upstream: route.upstream,
+    auth: route.auth.type,
     state: status.state,
     expiresAt: finite ? new Date(status.expiresAt as number).toISOString() : null,
     expiresIn: finite ? Math.round(((status.expiresAt as number) - now) / 1000) : null,
     lastRefresh: status.lastRefreshAt === undefined ? null : new Date(status.lastRefreshAt).toISOString(),
     lastError: status.lastError ?? null,
-    fingerprint: status.token === undefined ? null : fingerprint(status.token.accessToken)
+    lastErrorAt: status.lastErrorAt === undefined ? null : new Date(status.lastErrorAt).toISOString(),
+    fingerprint: status.token === undefined ? null : fingerprint(status.token.accessToken),
+    ...proxy.metrics.activity(route.name)
   }
 }

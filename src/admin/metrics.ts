@@ -6,6 +6,63 @@ export type TokenOutcome = 'obtained' | 'refreshed' | 'rejected' | 'unavailable'
 /** The route label of requests that matched no route: fixed, and no route name can spell it. */
 const NO_ROUTE_LABEL = '(none)'
 
+/** "Recent" request counts cover this long, in RECENT_STEPS steps (the status page, `status`). */
+export const RECENT_WINDOW_MS = 5 * 60_000
+const RECENT_STEPS = 30
+const STEP_MS = RECENT_WINDOW_MS / RECENT_STEPS
+
+/** What a person wants to know of one route at a glance; counts since the process started, unless `recent`. */
+export interface RouteActivity {
+  requests: { total: number, errors: number, recent: { total: number, errors: number, seconds: number } }
+  tokenRequests: { total: number, failed: number }
+}
+
+/**
+ * One route's request and token request counts, with the last
+ * RECENT_WINDOW_MS kept as a ring of fixed steps: constant memory and a few
+ * array writes per request, never a list of requests. An error is an answer
+ * of 500 or more (the proxy's own TOKEN_* and UPSTREAM_* errors included).
+ */
+class ActivityCounter {
+  requests = 0
+  errors = 0
+  tokenRequests = 0
+  tokenFailures = 0
+  /** Per slot, the step (time / STEP_MS) it counts; a slot of an older step is stale. */
+  readonly #steps = new Float64Array(RECENT_STEPS).fill(-1)
+  readonly #counts = new Uint32Array(RECENT_STEPS)
+  readonly #errors = new Uint32Array(RECENT_STEPS)
+
+  request (now: number, error: boolean): void {
+    this.requests++
+    if (error) this.errors++
+    const step = Math.floor(now / STEP_MS)
+    const slot = step % RECENT_STEPS
+    if (this.#steps[slot] !== step) {
+      this.#steps[slot] = step
+      this.#counts[slot] = 0
+      this.#errors[slot] = 0
+    }
+    this.#counts[slot]++
+    if (error) this.#errors[slot]++
+  }
+
+  view (now: number): RouteActivity {
+    const oldest = Math.floor(now / STEP_MS) - RECENT_STEPS + 1
+    let total = 0
+    let errors = 0
+    for (let slot = 0; slot < RECENT_STEPS; slot++) {
+      if (this.#steps[slot] < oldest) continue
+      total += this.#counts[slot]
+      errors += this.#errors[slot]
+    }
+    return {
+      requests: { total: this.requests, errors: this.errors, recent: { total, errors, seconds: RECENT_WINDOW_MS / 1000 } },
+      tokenRequests: { total: this.tokenRequests, failed: this.tokenFailures }
+    }
+  }
+}
+
 /**
  * The proxy's Prometheus metrics, in a registry of its own (so two proxies in
  * one process, as in tests, never share counters). Labels are route names,
@@ -20,9 +77,12 @@ export class Metrics {
   readonly #replays: Counter<'route'>
   readonly #websocketSessions: Counter<'route'>
   /** Per route, method and status class, the labelled children: prom-client hashes the labels on every call otherwise. */
-  readonly #requestChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (value: number) => void } }>()
+  readonly #requestChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (value: number) => void }, activity: ActivityCounter | undefined }>()
+  readonly #activity = new Map<string, ActivityCounter>()
+  readonly #now: () => number
 
   constructor (brokers: () => Iterable<TokenBroker>, now: () => number = Date.now) {
+    this.#now = now
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.#requests = new Counter({ name: 'bearer_proxy_requests_total', help: 'Requests answered, by route, method and status class', labelNames: ['route', 'method', 'status_class'], registers })
@@ -54,11 +114,16 @@ export class Metrics {
     const key = `${route} ${method} ${statusClass}`
     let children = this.#requestChildren.get(key)
     if (children === undefined) {
-      children = { count: this.#requests.labels({ route, method, status_class: statusClass }), duration: this.#duration.labels({ route }) }
+      children = {
+        count: this.#requests.labels({ route, method, status_class: statusClass }),
+        duration: this.#duration.labels({ route }),
+        activity: routeName === undefined ? undefined : this.#activityOf(routeName)
+      }
       this.#requestChildren.set(key, children)
     }
     children.count.inc()
     children.duration.observe(seconds)
+    children.activity?.request(this.#now(), status >= 500)
   }
 
   upstreamError (route: string, code: string): void {
@@ -67,6 +132,23 @@ export class Metrics {
 
   tokenRequest (route: string, outcome: TokenOutcome): void {
     this.#tokenRequests.inc({ route, outcome })
+    const activity = this.#activityOf(route)
+    activity.tokenRequests++
+    if (outcome === 'rejected' || outcome === 'unavailable') activity.tokenFailures++
+  }
+
+  /** The route's request and token request counts (zero for a route not yet used). */
+  activity (route: string): RouteActivity {
+    return (this.#activity.get(route) ?? new ActivityCounter()).view(this.#now())
+  }
+
+  #activityOf (route: string): ActivityCounter {
+    let activity = this.#activity.get(route)
+    if (activity === undefined) {
+      activity = new ActivityCounter()
+      this.#activity.set(route, activity)
+    }
+    return activity
   }
 
   replay (route: string): void {

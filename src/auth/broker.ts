@@ -64,13 +64,24 @@ export interface BrokerOptions {
   onTokenRequest?: (outcome: 'obtained' | 'refreshed' | 'rejected' | 'unavailable') => void
 }
 
-export type TokenState = 'none' | 'valid' | 'expiring' | 'expired' | 'failing'
+/**
+ * - `none`: no token yet (never asked for one);
+ * - `valid`: a token good to send (a static key always is);
+ * - `expiring`: inside its `minValidity` margin, a renewal due;
+ * - `failing`: no usable token and the last token request failed;
+ * - `cold`: no usable token and no renewal coming until the next request (the
+ *   route went unused for a token lifetime, or its token was forgotten);
+ * - `expired`: an expired token whose renewal is under way.
+ */
+export type TokenState = 'none' | 'valid' | 'expiring' | 'expired' | 'failing' | 'cold'
 
 export interface BrokerStatus {
   state: TokenState
   expiresAt: number | undefined
   lastRefreshAt: number | undefined
   lastError: string | undefined
+  /** When the last error happened (epoch ms); undefined while there is none. */
+  lastErrorAt: number | undefined
   /** The token currently served, for the admin port's fingerprint; never printed. */
   token: TokenSet | undefined
 }
@@ -102,6 +113,7 @@ export class TokenBroker {
   #failures = 0
   #nextAttemptAt = 0
   #lastError: TokenError | undefined
+  #lastErrorAt: number | undefined
   #lastFetchAt = -Infinity
   #lastRefreshAt: number | undefined
   /** The upstream refused the current token: never serve it again. */
@@ -225,17 +237,60 @@ export class TokenBroker {
   status (): BrokerStatus {
     const now = this.#now()
     const current = this.#current
-    let state: TokenState = 'none'
-    if (current !== undefined) {
-      state = current.expiresAt <= now ? 'expired' : now < usableUntil(current, this.#settings) ? 'valid' : 'expiring'
-    }
-    if (this.#lastError !== undefined && state !== 'valid') state = 'failing'
+    let state: TokenState
+    if (this.scheme.endpoint === undefined || (current !== undefined && now < usableUntil(current, this.#settings))) state = 'valid'
+    else if (this.#lastError !== undefined) state = 'failing'
+    else if (current !== undefined && current.expiresAt > now) state = 'expiring'
+    else if (this.#lastRefreshAt === undefined) state = 'none'
+    // Nothing renews it until a request asks: no timer set, no token request in flight.
+    else if (this.#inflight === undefined && this.#cancelTimer === undefined) state = 'cold'
+    else state = 'expired'
     return {
       state,
       expiresAt: current?.expiresAt,
       lastRefreshAt: this.#lastRefreshAt,
       lastError: this.#lastError?.message,
+      lastErrorAt: this.#lastError === undefined ? undefined : this.#lastErrorAt,
       token: current
+    }
+  }
+
+  /**
+   * Renews now, whatever the held token's age (the admin port's "renew"):
+   * through the same single flight, store lock, minimum interval and token
+   * request budget as any renewal, so it never adds a second concurrent
+   * request or presents a refresh token twice. Only the failure backoff is
+   * skipped: a person asked, typically after fixing the credentials.
+   */
+  renewNow (): Promise<TokenSet> {
+    return this.#renew()
+  }
+
+  /**
+   * Forgets the route's token, in memory and in the store (the admin port's
+   * "forget"), and stops its renewal timer: the route goes cold and its next
+   * request obtains a new token. A renewal in flight finishes first, and the
+   * store's entry goes under the store's lock, so no renewal writes back or
+   * adopts the forgotten token afterwards.
+   */
+  async forget (): Promise<void> {
+    await this.#inflight?.catch(() => {})
+    const lock = this.#persistent ? await this.#lock() : undefined
+    try {
+      // Forgotten also when another process keeps the lock: its renewal writes a new token, not this one.
+      if (this.#persistent) await this.#store.delete(this.name)
+      this.#cancelTimer?.()
+      this.#cancelTimer = undefined
+      this.#current = undefined
+      this.#refused = false
+      this.#cold = true
+      this.#lastUsedAt = undefined
+      this.#failures = 0
+      this.#nextAttemptAt = 0
+      this.#lastError = undefined
+      this.#log.info({ event: 'token_forgotten' }, 'token forgotten; the next request obtains a new one')
+    } finally {
+      if (lock !== undefined && lock !== 'busy') await lock.release()
     }
   }
 
@@ -328,13 +383,15 @@ export class TokenBroker {
       // route's first token, or one after the route went cold or its token was refused.
       const event: keyof typeof TOKEN_EVENTS = refreshed ? 'token_refreshed' : previous === undefined || this.#cold || this.#refused ? 'token_obtained' : 'token_renewed'
       this.#install(token)
-      this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
+      // A static key is read from config: no token request was made.
+      if (this.scheme.endpoint !== undefined) this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
       this.#log.info({ event, expiresIn: secondsLeft(token, token.obtainedAt) }, TOKEN_EVENTS[event])
       return token
     } catch (err) {
       const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })
       this.#failures++
       this.#lastError = error
+      this.#lastErrorAt = this.#now()
       if (error.cause !== LOCK_BUSY) this.#onTokenRequest(error.kind)
       this.#nextAttemptAt = this.#now() + this.#backoff(error)
       this.#log.warn({ event: 'token_failed', kind: error.kind, status: error.status, reason: error.message, retryInMs: Math.round(this.#nextAttemptAt - this.#now()) }, 'token request failed')
