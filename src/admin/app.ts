@@ -23,6 +23,8 @@ export interface RouteView {
   lastError: string | null
   /** 8 hex digits of an HMAC of the token under a per-process random key: tells tokens apart, reveals nothing. */
   fingerprint: string | null
+  /** Where the route's token is shared: `ok`, `unreachable` (a Redis outage: it renews on its own), or `none` (memory only, or a static key). */
+  store: 'ok' | 'unreachable' | 'none'
 }
 
 /**
@@ -63,7 +65,8 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
 
   admin.get('/routes', async () => {
     const proxy = current()
-    return { routes: proxy.config.routes.map((route) => routeView(route.name, route.prefix, route.upstream, route.auth.type, proxy.brokers.get(route.name) as TokenBroker, now())) }
+    const store = proxy.storeHealth()
+    return { routes: proxy.config.routes.map((route) => routeView(route.name, route.prefix, route.upstream, route.auth.type, proxy.brokers.get(route.name) as TokenBroker, now(), store)) }
   })
 
   await admin.ready()
@@ -131,7 +134,7 @@ async function readiness (broker: TokenBroker): Promise<{ ready: boolean, error?
   }
 }
 
-function routeView (name: string, prefix: string, upstream: string, auth: string, broker: TokenBroker, now: number): RouteView {
+function routeView (name: string, prefix: string, upstream: string, auth: string, broker: TokenBroker, now: number, store: RouteView['store']): RouteView {
   const status = broker.status()
   const finite = status.expiresAt !== undefined && Number.isFinite(status.expiresAt)
   return {
@@ -144,6 +147,8 @@ function routeView (name: string, prefix: string, upstream: string, auth: string
     expiresIn: finite ? Math.round(((status.expiresAt as number) - now) / 1000) : null,
     lastRefresh: status.lastRefreshAt === undefined ? null : new Date(status.lastRefreshAt).toISOString(),
     lastError: status.lastError ?? null,
-    fingerprint: status.token === undefined ? null : fingerprint(status.token.accessToken)
+    fingerprint: status.token === undefined ? null : fingerprint(status.token.accessToken),
+    // A static key is config, never stored.
+    store: broker.scheme.endpoint === undefined ? 'none' : store
   }
 }
