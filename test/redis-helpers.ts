@@ -9,7 +9,7 @@ const START_TIMEOUT_MS = 10_000
 
 export interface TestRedis {
   port: number
-  /** `redis://127.0.0.1:PORT/0` */
+  /** `redis://127.0.0.1:PORT/0`, with the password when there is one */
   url: string
   /** The running server's PID (undefined while stopped). */
   readonly pid: number | undefined
@@ -30,13 +30,17 @@ export interface TestRedis {
  * (redis-server cannot take port 0), without persistence, stopped by its PID
  * after the test. `.ci/run` installs redis-server where it is missing.
  */
-export async function startRedis (t: TestContext): Promise<TestRedis> {
+export async function startRedis (t: TestContext, options: { password?: string } = {}): Promise<TestRedis> {
   if (spawnSync('redis-server', ['--version']).error !== undefined) throw new Error('redis-server is not installed (apt-get install redis-server); .ci/run installs it')
   const port = await freePort()
+  const password = options.password
+  const auth = password === undefined ? {} : { password }
   let child: ChildProcess | undefined
 
   async function start (): Promise<void> {
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning']
+    if (password !== undefined) args.push('--requirepass', password)
+    const server = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     child = server
     let output = ''
     server.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
@@ -44,7 +48,7 @@ export async function startRedis (t: TestContext): Promise<TestRedis> {
     const deadline = Date.now() + START_TIMEOUT_MS
     for (;;) {
       if (server.exitCode !== null) throw new Error(`redis-server exited with ${server.exitCode}: ${output}`)
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 500 })
+      const probe = new Redis({ ...auth, port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 500 })
       probe.on('error', () => {})
       const ok = await probe.connect().then(() => probe.ping(), () => undefined).catch(() => undefined)
       probe.disconnect()
@@ -66,12 +70,12 @@ export async function startRedis (t: TestContext): Promise<TestRedis> {
 
   await start()
   t.after(stop)
-  const raw = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 50, 500) })
+  const raw = new Redis({ ...auth, port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 50, 500) })
   raw.on('error', () => {})
   t.after(() => { raw.disconnect() })
   return {
     port,
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `redis://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}/0`,
     get pid () { return child?.pid },
     raw,
     stop,

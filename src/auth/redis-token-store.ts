@@ -101,6 +101,14 @@ export class RedisConnection {
   readonly #writeBacks = new Map<string, WriteBack>()
   #writingBack: Promise<void> | undefined
   #writeBackAgain = false
+  /**
+   * Locks whose SET or release got no answer: Redis may still have run it
+   * (a hung server runs what it had received when it wakes), so such a lock
+   * may be ours though we gave it up. Released (by their owner value, so
+   * never someone else's) as soon as Redis is back, rather than left to
+   * block every process until their lease ends.
+   */
+  readonly #unsure = new Map<string, { key: string, owner: string }>()
 
   constructor (options: RedisConnectionOptions) {
     this.keyPrefix = options.store.keyPrefix
@@ -211,6 +219,11 @@ export class RedisConnection {
     this.#writeBacks.delete(id)
   }
 
+  /** A lock `owner` may hold on `key` without knowing it (see #unsure). */
+  unsureLock (key: string, owner: string): void {
+    this.#unsure.set(`${key}\n${owner}`, { key, owner })
+  }
+
   get #secretKey (): string {
     return `${this.keyPrefix}secret`
   }
@@ -236,6 +249,10 @@ export class RedisConnection {
       return
     }
     this.#writingBack = (async () => {
+      for (const [id, { key, owner }] of [...this.#unsure]) {
+        await this.run('unlock', (client) => client.releaseLock(key, owner))
+        this.#unsure.delete(id)
+      }
       await this.#restoreSecret()
       for (const [id, entry] of [...this.#writeBacks]) {
         if (this.#writeBacks.get(id) === entry) await entry.run()
@@ -397,7 +414,11 @@ export class RedisTokenStore implements TokenStore {
     let pause = FIRST_POLL_MS
     // Bounded by the deadline; the count bound guards against a clock that stands still.
     for (let attempt = 0; attempt < 100_000; attempt++) {
-      const taken = await this.#connection.run('lock', (client) => client.set(key, owner, 'PX', leaseMs, 'NX'))
+      const taken = await this.#connection.run('lock', (client) => client.set(key, owner, 'PX', leaseMs, 'NX')).catch((err: unknown) => {
+        // No answer is no proof it was not taken.
+        this.#connection.unsureLock(key, owner)
+        throw err
+      })
       if (taken === 'OK') return new RedisLock(this.#connection, key, owner)
       const left = deadline - Date.now()
       if (left <= 0) return undefined
@@ -485,7 +506,10 @@ class RedisLock implements StoreLock {
   async release (): Promise<void> {
     if (this.#released) return
     this.#released = true
-    await this.#connection.run('unlock', (client) => client.releaseLock(this.#key, this.#owner))
+    await this.#connection.run('unlock', (client) => client.releaseLock(this.#key, this.#owner)).catch((err: unknown) => {
+      this.#connection.unsureLock(this.#key, this.#owner)
+      throw err
+    })
   }
 }
 
