@@ -20,7 +20,11 @@ async function setup (t: TestContext, redis: TestRedis, count: number) {
     admin: { host: '127.0.0.1', port: 0 },
     store: { type: 'redis', url: redis.url, keyPrefix: PREFIX },
     tokens: { minValidity: 0.5, refreshAhead: 0.5 },
-    routes: { api: { upstream: upstream.url, auth: { type: 'client_credentials', tokenUrl: tokens.tokenUrl, clientId: 'test-client', clientSecret: 'test-client-secret-value', timeout: 2000 } } }
+    routes: {
+      api: { upstream: upstream.url, auth: { type: 'client_credentials', tokenUrl: tokens.tokenUrl, clientId: 'test-client', clientSecret: 'test-client-secret-value', timeout: 2000 } },
+      // A static key is config: never stored, so its store state is none whatever Redis does.
+      fixed: { upstream: upstream.url, auth: { type: 'static', token: 'static-token-value' } }
+    }
   }
   const servers: TestServerProcess[] = []
   for (let i = 0; i < count; i++) servers.push(await startTestServer(t, config))
@@ -41,8 +45,8 @@ async function traffic (servers: TestServerProcess[], ms: number): Promise<{ sta
   return { statuses, slowest }
 }
 
-async function routeStore (server: TestServerProcess): Promise<string> {
-  return (await call(`${server.adminUrl as string}/routes`)).json.routes[0].store
+async function routeStore (server: TestServerProcess, name = 'api'): Promise<string> {
+  return ((await call(`${server.adminUrl as string}/routes`)).json.routes as Array<{ name: string, store: string }>).find((r) => r.name === name)?.store ?? '(no route)'
 }
 
 async function storeErrors (server: TestServerProcess): Promise<number> {
@@ -75,6 +79,7 @@ test('Redis stopped: every proxy keeps answering and renewing on its own, logs t
     assert.equal(events(server, 'store_unreachable').length, 1, 'the outage is logged once, not per request or renewal')
     assert.deepEqual(server.logs.lines.filter((l) => (l.level as number) >= 40 && l.event !== 'store_unreachable').map((l) => l.event), [], 'no other warning')
     assert.equal(await routeStore(server), 'unreachable')
+    assert.equal(await routeStore(server, 'fixed'), 'none')
     assert.ok(await storeErrors(server) > 0, 'store errors counted in /metrics')
   }
 
