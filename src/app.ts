@@ -5,9 +5,10 @@ import type { Dispatcher } from 'undici'
 import { Metrics } from './admin/metrics.js'
 import { TokenBroker, type Scheduler } from './auth/broker.js'
 import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
+import { RedisConnection, RedisTokenStore, type RedisLease } from './auth/redis-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
-import type { TokenStore } from './auth/token-store.js'
+import type { StoreHealth, TokenStore } from './auth/token-store.js'
 import { cleartextUrls } from './config/cleartext.js'
 import { addressText, type Config, type RouteConfig } from './config/schema.js'
 import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
@@ -45,6 +46,10 @@ export interface ProxyApp {
   /** Token request budgets per endpoint, handed on to the next app at a reload. */
   budgets: RequestBudgets
   metrics: Metrics
+  /** Its use of the process's Redis connection (handed on to the next app at a reload when the store is unchanged). */
+  redis: RedisLease | undefined
+  /** For /routes: `none` when tokens live in memory only. */
+  storeHealth (): StoreHealth | 'none'
   /**
    * From now on, requests still in flight are being cut by the shutdown: each is logged as cut
    * (`cut: "shutdown"`), never as its client leaving or its upstream failing.
@@ -52,7 +57,7 @@ export interface ProxyApp {
   cutInFlight (): void
   /** Its websocket upgrades and open sessions. */
   upgrades: WebsocketUpgrades
-  /** Closes the fastify app and every broker; `force` cuts pending upstream requests instead of waiting (and implies cutInFlight). */
+  /** Closes the fastify app, every broker and its use of the store; `force` cuts pending upstream requests instead of waiting (and implies cutInFlight). */
   close (options?: { force?: boolean }): Promise<void>
 }
 
@@ -83,20 +88,35 @@ export function serverSettings (): ServerOptions {
 }
 
 export function brokerFingerprint (config: Config, route: RouteConfig): string {
-  // The store (its dir and key) is part of it: a kept broker keeps the store it was built with.
-  return authFingerprint({ auth: route.auth, tokens: config.tokens, stateDir: config.stateDir ?? null, stateKey: config.stateKey ?? null })
+  // The store (its dir or URL, and key) is part of it: a kept broker keeps the store it was built with.
+  return authFingerprint({ auth: route.auth, tokens: config.tokens, store: config.store ?? null, stateKey: config.stateKey ?? null })
 }
 
-/** One broker per route; scheme problems found here (unreadable keys) are config errors. */
-export function createBrokers (config: Config, options: AppOptions, metrics?: Metrics): { brokers: Map<string, TokenBroker>, budgets: RequestBudgets } {
-  const store = options.store ?? (config.stateDir === undefined
-    ? undefined
-    : new FileTokenStore({
-      dir: config.stateDir,
-      key: config.stateKey,
-      logger: options.logger,
-      settings: new Map(config.routes.map((r) => [r.name, r.auth]))
-    }))
+/**
+ * The config's store. A Redis store uses one connection per process: the
+ * previous app's, when a reload leaves the store's URL and prefix as they were.
+ */
+function createStore (config: Config, options: AppOptions, metrics?: Metrics): { store: TokenStore | undefined, redis: RedisLease | undefined } {
+  if (options.store !== undefined || config.store === undefined) return { store: options.store, redis: undefined }
+  const settings = new Map<string, unknown>(config.routes.map((r) => [r.name, r.auth]))
+  if (config.store.type === 'file') {
+    return { store: new FileTokenStore({ dir: config.store.dir, key: config.stateKey, logger: options.logger, settings }), redis: undefined }
+  }
+  const previous = options.previous?.redis?.connection
+  const connection = previous?.serves(config.store) === true
+    ? previous
+    : new RedisConnection({ store: config.store, logger: options.logger, ...(metrics === undefined ? {} : { onError: (operation) => metrics.storeError(operation) }) })
+  const redis = connection.acquire()
+  return { store: new RedisTokenStore({ connection, settings, key: config.stateKey, logger: options.logger }), redis }
+}
+
+/**
+ * One broker per route; scheme problems found here (unreadable keys) are
+ * config errors. `redis`, when the store is Redis, is this caller's use of
+ * the connection: release it when done with the brokers.
+ */
+export function createBrokers (config: Config, options: AppOptions, metrics?: Metrics): { brokers: Map<string, TokenBroker>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined } {
+  const { store, redis } = createStore(config, options, metrics)
   // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
   const previousBudgets = options.previous?.budgets
   const budgets = previousBudgets?.limit === config.tokens.maxRequestsPerMinute ? previousBudgets : new RequestBudgets(config.tokens.maxRequestsPerMinute)
@@ -126,8 +146,11 @@ export function createBrokers (config: Config, options: AppOptions, metrics?: Me
       issues.push((err as Error).message)
     }
   }
-  if (issues.length > 0) throw new ConfigError(issues)
-  return { brokers, budgets }
+  if (issues.length > 0) {
+    redis?.release().catch(() => {})
+    throw new ConfigError(issues)
+  }
+  return { brokers, budgets, store, redis }
 }
 
 /** Builds the proxy (routes, error handling, request log) without listening. */
@@ -137,7 +160,12 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   const created = createBrokers(config, options, metrics)
   brokers = created.brokers
   const kept = new Set(options.previous?.brokers.values())
-  await Promise.all([...brokers.values()].filter((b) => !kept.has(b)).map((b) => b.init()))
+  try {
+    await Promise.all([...brokers.values()].filter((b) => !kept.has(b)).map((b) => b.init()))
+  } catch (err) {
+    await created.redis?.release()
+    throw err
+  }
   const fingerprints = new Map(config.routes.map((r) => [r.name, brokerFingerprint(config, r)]))
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -203,6 +231,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     fingerprints,
     budgets: created.budgets,
     metrics,
+    redis: created.redis,
+    storeHealth: () => created.store === undefined ? 'none' : created.store.health?.() ?? 'ok',
     cutInFlight: () => { shutdownCut.active = true },
     upgrades,
     close: async (options = {}) => {
@@ -214,6 +244,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
       for (const broker of brokers.values()) broker.retire()
       await app.close()
       for (const broker of brokers.values()) broker.close()
+      await created.redis?.release()
     }
   }
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { createBrokers } from './app.js'
-import { secondsLeft } from './auth/broker.js'
+import { secondsLeft, type TokenBroker } from './auth/broker.js'
 import { configPath, loadConfigFile } from './config/load.js'
 import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
 import { demoInstructions, startDemoServers } from './demo.js'
@@ -190,9 +190,18 @@ function banner (server: RunningServer, config: Config): string {
 }
 
 async function check (config: Config, io: Output, json: boolean): Promise<number> {
-  const { brokers } = createBrokers(config, { logger: pino({ level: 'silent' }) })
-  // With stateDir, start from the stored tokens, and renew only under the store's lock: a running
-  // proxy sharing the dir never finds its refresh token spent behind its back.
+  const { brokers, redis } = createBrokers(config, { logger: pino({ level: 'silent' }) })
+  try {
+    return await checkRoutes(config, brokers, io, json)
+  } finally {
+    for (const broker of brokers.values()) broker.close()
+    await redis?.release()
+  }
+}
+
+async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, io: Output, json: boolean): Promise<number> {
+  // With a store, start from the stored tokens, and renew only under the store's lock: a running
+  // proxy sharing the store never finds its refresh token spent behind its back.
   await Promise.all([...brokers.values()].map((b) => b.init()))
   const results = await Promise.all(config.routes.map(async (route) => {
     const result = { name: route.name, prefix: route.prefix, type: route.auth.type, ok: false, expiresIn: null as number | null, error: null as string | null }
@@ -213,7 +222,6 @@ async function check (config: Config, io: Output, json: boolean): Promise<number
       io.out(`${r.name}\t${r.prefix}\t${r.type}\t${r.ok ? 'ok' : 'error'}\t${detail}`)
     }
   }
-  for (const broker of brokers.values()) broker.close()
   return results.every((r) => r.ok) ? 0 : 1
 }
 
@@ -235,7 +243,7 @@ async function status (config: Config, io: Output, json: boolean): Promise<numbe
 async function printToken (config: Config, name: string, io: Output): Promise<number> {
   const route = config.routes.find((r) => r.name === name)
   if (route === undefined) throw new UsageError(`no route "${name}"; routes: ${config.routes.map((r) => r.name).join(', ')}`, { showUsage: false })
-  const { brokers } = createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const { brokers, redis } = createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
   const broker = brokers.get(name)
   try {
     // A stored token still usable is printed as is; otherwise one renewal, awaited to its end, so
@@ -246,6 +254,8 @@ async function printToken (config: Config, name: string, io: Output): Promise<nu
     return 0
   } finally {
     broker?.close()
+    // The Redis connection would keep the process alive.
+    await redis?.release()
   }
 }
 

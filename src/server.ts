@@ -92,9 +92,11 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     for (const upgrades of sessions) if (upgrades !== old.upgrades && upgrades.open === 0) sessions.delete(upgrades)
     // The old app finishes what it has in flight (its upstream agents close gracefully).
     retiring.add(old)
-    old.app.close().finally(() => retiring.delete(old)).then(() => {
+    old.app.close().finally(() => retiring.delete(old)).then(async () => {
       for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.close()
-    }, (err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
+      // Closes the Redis connection unless the new config uses the same store (then it holds it too).
+      await old.redis?.release()
+    }).catch((err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
   }
   let reloading: Promise<void> = Promise.resolve()
 

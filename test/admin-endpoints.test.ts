@@ -112,6 +112,7 @@ test('GET /routes shows each route\'s prefix, upstream, auth type, token state a
   const lastRefresh = Date.parse(api.lastRefresh ?? '')
   assert.ok(lastRefresh >= before - 1000 && lastRefresh <= after + 1000, `lastRefresh ${api.lastRefresh}`)
   assert.equal(api.lastError, null)
+  assert.equal(api.store, 'none', 'tokens in memory only: no store')
 
   assert.equal(broken.prefix, '/broken')
   assert.equal(broken.auth, 'client_credentials')

@@ -48,6 +48,8 @@ export interface RouteView {
   /** Counts since the process started, and over the last few minutes. */
   requests: RouteActivity['requests']
   tokenRequests: RouteActivity['tokenRequests']
+  /** Where the route's token is shared: `ok`, `unreachable` (a Redis outage: it renews on its own), or `none` (memory only, or a static key). */
+  store: 'ok' | 'unreachable' | 'none'
 }
 
 /**
@@ -191,7 +193,8 @@ function routeOf (proxy: ProxyApp, name: string): { route: RouteConfig, broker: 
 }
 
 function routeView (proxy: ProxyApp, route: RouteConfig, now: number): RouteView {
-  const status = (proxy.brokers.get(route.name) as TokenBroker).status()
+  const broker = proxy.brokers.get(route.name) as TokenBroker
+  const status = broker.status()
   const finite = status.expiresAt !== undefined && Number.isFinite(status.expiresAt)
   return {
     name: route.name,
@@ -205,6 +208,8 @@ function routeView (proxy: ProxyApp, route: RouteConfig, now: number): RouteView
     lastError: status.lastError ?? null,
     lastErrorAt: status.lastErrorAt === undefined ? null : new Date(status.lastErrorAt).toISOString(),
     fingerprint: status.token === undefined ? null : fingerprint(status.token.accessToken),
-    ...proxy.metrics.activity(route.name)
+    ...proxy.metrics.activity(route.name),
+    // A static key is config, never stored.
+    store: broker.scheme.endpoint === undefined ? 'none' : proxy.storeHealth()
   }
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { TokenBroker } from '../auth/broker.js'
+import type { StoreOperation } from '../auth/redis-token-store.js'
 
 export type TokenOutcome = 'obtained' | 'refreshed' | 'rejected' | 'unavailable'
 
@@ -76,6 +77,7 @@ export class Metrics {
   readonly #tokenRequests: Counter<'route' | 'outcome'>
   readonly #replays: Counter<'route'>
   readonly #websocketSessions: Counter<'route'>
+  readonly #storeErrors: Counter<'operation'>
   /** Per route, method and status class, the labelled children: prom-client hashes the labels on every call otherwise. */
   readonly #requestChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (value: number) => void }, activity: ActivityCounter | undefined }>()
   readonly #activity = new Map<string, ActivityCounter>()
@@ -91,6 +93,7 @@ export class Metrics {
     this.#tokenRequests = new Counter({ name: 'bearer_proxy_token_requests_total', help: 'Token requests, by route and outcome', labelNames: ['route', 'outcome'], registers })
     this.#replays = new Counter({ name: 'bearer_proxy_replays_total', help: 'Requests replayed with a new token after a retryOn answer', labelNames: ['route'], registers })
     this.#websocketSessions = new Counter({ name: 'bearer_proxy_websocket_sessions_total', help: 'Websocket sessions relayed to their end, by route', labelNames: ['route'], registers })
+    this.#storeErrors = new Counter({ name: 'bearer_proxy_store_errors_total', help: 'Token store failures (Redis unreachable, timing out or refusing), by operation; connection attempts count as connect', labelNames: ['operation'], registers })
     const expiry = new Gauge({
       name: 'bearer_proxy_token_expiry_seconds',
       help: 'Seconds until the current token of each route expires (absent while a route has none or it never expires)',
@@ -157,5 +160,9 @@ export class Metrics {
 
   websocketSession (route: string): void {
     this.#websocketSessions.inc({ route })
+  }
+
+  storeError (operation: StoreOperation): void {
+    this.#storeErrors.inc({ operation })
   }
 }

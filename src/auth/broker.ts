@@ -6,7 +6,7 @@ import type { AuthScheme } from './scheme.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
 import { origin } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
-import { MemoryTokenStore, type StoreLock, type TokenStore } from './token-store.js'
+import { MemoryTokenStore, StoreUnavailableError, type StoreLock, type TokenStore } from './token-store.js'
 
 /** Token requests for one route are at least this far apart (SPEC "Token lifecycle"). */
 export const MIN_FETCH_INTERVAL_MS = 1000
@@ -145,7 +145,14 @@ export class TokenBroker {
   /** Loads a stored token, if the store has one that has not expired. */
   async init (): Promise<void> {
     if (this.scheme.endpoint === undefined) return
-    const stored = await this.#store.load(this.name)
+    let stored: TokenSet | undefined
+    try {
+      stored = await this.#store.load(this.name)
+    } catch (err) {
+      // The store unreachable at start: serve anyway, obtaining tokens alone (SPEC "Shared tokens").
+      this.#storeFailed(err, 'could not read the stored token')
+      return
+    }
     if (stored === undefined) return
     if (stored.expiresAt > this.#now() || stored.refreshToken !== undefined) {
       this.#current = stored
@@ -228,9 +235,7 @@ export class TokenBroker {
     this.#current = { ...used, expiresAt: Math.min(used.expiresAt, now) }
     this.#refused = true
     this.#log.info({ event: 'token_invalidated' }, 'upstream refused the token; a new one will be obtained')
-    this.#dropStored(used).catch((err: unknown) => {
-      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not drop the refused token from the store')
-    })
+    this.#dropStored(used).catch((err: unknown) => this.#storeFailed(err, 'could not drop the refused token from the store'))
     return true
   }
 
@@ -429,14 +434,10 @@ export class TokenBroker {
       if (renewed !== undefined && this.#now() < usableUntil(renewed, this.#settings)) return { token: renewed, outcome: 'adopted' }
       // A newer stored token that is no longer usable still carries the live refresh token.
       const { token, refreshed } = await this.#obtain(renewed ?? this.#current)
-      await this.#store.save(this.name, token).catch((err: unknown) => {
-        this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not store the token')
-      })
+      await this.#store.save(this.name, token).catch((err: unknown) => this.#storeFailed(err, 'could not store the token'))
       return { token, outcome: refreshed ? 'refreshed' : 'obtained' }
     } finally {
-      await lock?.release().catch((err: unknown) => {
-        this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not release the token renewal lock; it ends with its lease')
-      })
+      await lock?.release().catch((err: unknown) => this.#storeFailed(err, 'could not release the token renewal lock; it ends with its lease'))
     }
   }
 
@@ -445,8 +446,8 @@ export class TokenBroker {
     try {
       return await this.#store.lock(this.name, { leaseMs: LOCK_LEASE_TIMEOUTS * this.#tokenTimeoutMs, waitMs: this.#tokenTimeoutMs }) ?? 'busy'
     } catch (err) {
-      // The store cannot be used (an unwritable dir): renew alone, as without a store (SPEC "Shared tokens").
-      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not take the route\'s lock in the store; going on without it')
+      // The store cannot be used (an unwritable dir, Redis unreachable): renew alone, as without a store (SPEC "Shared tokens").
+      this.#storeFailed(err, 'could not take the route\'s lock in the store; going on without it')
       return undefined
     }
   }
@@ -458,11 +459,21 @@ export class TokenBroker {
     try {
       stored = await this.#store.load(this.name)
     } catch (err) {
-      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not read the stored token')
+      this.#storeFailed(err, 'could not read the stored token')
       return undefined
     }
     const held = this.#current
     return stored !== undefined && (held === undefined || stored.obtainedAt > held.obtainedAt) ? stored : undefined
+  }
+
+  /**
+   * A store operation failed; the broker goes on without it. An outage the
+   * store reports itself (logged once when it starts, counted in /metrics) is
+   * only a debug line here, so an outage is not one warning per renewal.
+   */
+  #storeFailed (err: unknown, message: string): void {
+    const level = err instanceof StoreUnavailableError ? 'debug' : 'warn'
+    this.#log[level]({ event: 'token_store_failed', reason: (err as Error).message }, message)
   }
 
   /** `token` is the one served from now on: whatever failed before is over, and the route is in use. */

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { compactDecrypt, CompactEncrypt } from 'jose'
+import { compactDecrypt } from 'jose'
 import type { Logger } from 'pino'
 import { acquireFileLock } from './file-lock.js'
-import { settingsHash, stateKeys, type StateKeys } from './state-keys.js'
+import { openEntry, sealEntry, settingsHash, stateKeys, type StateKeys } from './state-keys.js'
 import { sendableInHeader, type TokenSet } from './token.js'
 import type { LockOptions, StoreLock, TokenStore } from './token-store.js'
 
@@ -90,7 +90,7 @@ export class FileTokenStore implements TokenStore {
     const keys = await this.#stateKeys()
     const stored: StoredFile = { format: FORMAT, route, hash: settingsHash(keys.hash, this.#settings.get(route) ?? null), token }
     const json = JSON.stringify(stored)
-    const text = keys.encryption === undefined ? json : await new CompactEncrypt(new TextEncoder().encode(json)).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(keys.encryption)
+    const text = await sealEntry(json, keys.encryption)
     await mkdir(this.#dir, { recursive: true, mode: 0o700 })
     const file = this.#file(route)
     const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
@@ -126,7 +126,7 @@ export class FileTokenStore implements TokenStore {
     if (keys.encryption === undefined) return text
     const jwe = text.trim()
     try {
-      return new TextDecoder().decode((await compactDecrypt(jwe, keys.encryption)).plaintext)
+      return await openEntry(jwe, keys.encryption)
     } catch (err) {
       // A file of the first format: its key was SHA-256 of the stateKey text.
       if (this.#stateKey === undefined) throw err

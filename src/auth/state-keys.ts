@@ -2,10 +2,13 @@ import { createHmac, hkdf, pbkdf2, randomBytes } from 'node:crypto'
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { compactDecrypt, CompactEncrypt } from 'jose'
 
 /** The state dir's own random secret, created on first use. */
 export const DIR_SECRET_FILE = '.key'
-const DIR_SECRET_BYTES = 32
+/** Size of a store's own random secret (the dir's `.key`, or the one a Redis store keeps). */
+export const STORE_SECRET_BYTES = 32
+const DIR_SECRET_BYTES = STORE_SECRET_BYTES
 /** A stateKey given as a key carries at least this much: 256 bits, the AES key size. */
 const MIN_KEY_BYTES = 32
 /**
@@ -48,10 +51,31 @@ export function keyOfStateKey (text: string): Buffer | undefined {
  * plain, beside it).
  */
 export async function stateKeys (dir: string, stateKey: string | undefined): Promise<StateKeys> {
-  if (stateKey === undefined) return { encryption: undefined, hash: await subkey(await dirSecret(dir), 'hash') }
-  const master = keyOfStateKey(stateKey) ?? await promisify(pbkdf2)(stateKey, await dirSecret(dir), PASSPHRASE_ITERATIONS, 32, 'sha256')
+  return deriveStateKeys(stateKey, () => dirSecret(dir))
+}
+
+/**
+ * The keys of any store, from the stateKey and the store's own random secret
+ * (`secret`, asked for only when needed: a stateKey that is a key needs
+ * none). A passphrase is stretched with PBKDF2 salted with that secret.
+ */
+export async function deriveStateKeys (stateKey: string | undefined, secret: () => Promise<Uint8Array>): Promise<StateKeys> {
+  if (stateKey === undefined) return { encryption: undefined, hash: await subkey(await secret(), 'hash') }
+  const master = keyOfStateKey(stateKey) ?? await promisify(pbkdf2)(stateKey, await secret(), PASSPHRASE_ITERATIONS, 32, 'sha256')
   const [encryption, hash] = await Promise.all([subkey(master, 'encryption'), subkey(master, 'hash')])
   return { encryption, hash }
+}
+
+/** An entry as stored: the JSON itself, or with a key its JWE (`dir` + A256GCM, jose) in compact form. */
+export async function sealEntry (json: string, encryption: Uint8Array | undefined): Promise<string> {
+  if (encryption === undefined) return json
+  return new CompactEncrypt(new TextEncoder().encode(json)).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(encryption)
+}
+
+/** The JSON of a stored entry; throws when it was encrypted with another key or altered. */
+export async function openEntry (text: string, encryption: Uint8Array | undefined): Promise<string> {
+  if (encryption === undefined) return text
+  return new TextDecoder().decode((await compactDecrypt(text.trim(), encryption)).plaintext)
 }
 
 /** HKDF-SHA256 (RFC 5869): one independent key per use from the same secret. */

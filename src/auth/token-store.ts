@@ -7,6 +7,18 @@ export interface LockOptions {
   waitMs: number
 }
 
+/**
+ * The store cannot be reached right now (a Redis outage). The store logs the
+ * outage once, when it starts, and counts every failed operation, so callers
+ * need not log each one: they go on without the store (SPEC "Shared tokens").
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError'
+}
+
+/** What `/routes` shows of a store: `ok`, or `unreachable` during an outage. */
+export type StoreHealth = 'ok' | 'unreachable'
+
 /** A held renewal lock; only its own holder can release it. */
 export interface StoreLock {
   release (): Promise<void>
@@ -29,6 +41,8 @@ export interface TokenStore {
    * the store itself cannot be used.
    */
   lock (route: string, options: LockOptions): Promise<StoreLock | undefined>
+  /** Whether the store can be used now; a store without one (memory, files) is always `ok`. */
+  health? (): StoreHealth
 }
 
 /** Polling step while waiting for a lock held by someone else. */

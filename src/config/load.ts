@@ -4,7 +4,7 @@ import { LineCounter, parse as parseYaml, YAMLError } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { netographyBase } from '../auth/schemes/netosecret.js'
-import { configSchema, type Config, type RouteConfig } from './schema.js'
+import { configSchema, type Config, type RouteConfig, type StoreConfig } from './schema.js'
 import { resolveSecrets } from './secrets.js'
 
 export const DEFAULT_CONFIG_PATH = './config/bearer-proxy.yaml'
@@ -60,12 +60,18 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
   if (issues.length > 0) throw new ConfigError(issues)
   const result = configSchema.safeParse(resolved, { reportInput: false })
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
-  const { routes, ...rest } = result.data
-  // Like ${file:...} references, a relative stateDir belongs to the config file's folder.
-  if (rest.stateDir !== undefined) {
-    rest.stateDir = resolve(source.baseDir ?? process.cwd(), rest.stateDir)
-    const issue = stateDirIssue(rest.stateDir)
-    if (issue !== undefined) throw new ConfigError([`stateDir: ${issue}`])
+  const { routes, store: storeInput, ...rest } = result.data
+  let store: StoreConfig | undefined
+  const dirInput = rest.stateDir ?? (storeInput?.type === 'file' ? storeInput.dir : undefined)
+  if (dirInput !== undefined) {
+    // Like ${file:...} references, a relative folder belongs to the config file's folder.
+    const dir = resolve(source.baseDir ?? process.cwd(), dirInput)
+    const issue = stateDirIssue(dir)
+    if (issue !== undefined) throw new ConfigError([`${rest.stateDir === undefined ? 'store.dir' : 'stateDir'}: ${issue}`])
+    rest.stateDir = dir
+    store = { type: 'file', dir }
+  } else if (storeInput?.type === 'redis') {
+    store = storeInput
   }
   const list: RouteConfig[] = Object.entries(routes).map(([name, route]) => ({
     ...route,
@@ -74,7 +80,7 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
     // The schema has checked that only netography routes may leave it out.
     upstream: route.upstream ?? (route.auth.type === 'netography' ? netographyBase(route.auth.netosecret) : '')
   }))
-  return { ...rest, routes: list }
+  return { ...rest, store, routes: list }
 }
 
 /**

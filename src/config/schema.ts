@@ -265,6 +265,48 @@ const adminSchema = z.custom<false | z.input<typeof adminListener>>().optional()
   return z.NEVER
 })
 
+/** Key prefix of a Redis store when the config names none (SPEC "Config"). */
+export const DEFAULT_KEY_PREFIX = 'bearer-proxy:'
+
+/**
+ * Why `value` cannot be a Redis store's URL, or undefined. Only what the proxy
+ * itself reads: host, port, user, password and a database number; a query
+ * (which some clients turn into connection options) is refused rather than
+ * half-honoured. The value is never echoed: it may carry a password.
+ */
+export function redisUrlIssue (value: string): string | undefined {
+  const shape = 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0'
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return shape
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') return shape
+  if (url.search !== '' || url.hash !== '') return 'must not carry a query or fragment'
+  if (!/^\/?(?:\d{1,5})?$/.test(url.pathname)) return 'may name only a database number as its path, e.g. redis://127.0.0.1:6379/0'
+  return undefined
+}
+
+/**
+ * Where tokens are kept beyond the process (SPEC "Shared tokens"). `stateDir`
+ * is short for the file form; `memory`, the default, keeps them in the process.
+ */
+const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('memory') }),
+  z.strictObject({ type: z.literal('file'), dir: nonEmpty }),
+  z.strictObject({
+    type: z.literal('redis'),
+    /** May carry a user and password: a secret, never logged or shown. */
+    url: z.string().superRefine((value, ctx) => {
+      const issue = redisUrlIssue(value)
+      if (issue !== undefined) ctx.addIssue({ code: 'custom', message: issue })
+    }),
+    /** Every key the proxy writes (entries, locks, its secret) starts with it, so one Redis can serve others too. */
+    keyPrefix: nonEmpty.default(DEFAULT_KEY_PREFIX)
+  })
+], { error: (issue) => issue.code === 'invalid_union' ? 'must be one of: memory, file, redis' : undefined })
+
 export const configSchema = z.strictObject({
   listen: listener(DEFAULT_LISTEN).default(() => ({ ...DEFAULT_LISTEN })),
   admin: adminSchema,
@@ -284,12 +326,17 @@ export const configSchema = z.strictObject({
   }).default({ refreshAhead: 0.8, minValidity: 30, defaultTtl: 3600, maxRequestsPerMinute: 30 }),
   /** On SIGTERM / SIGINT, in-flight requests get this long (ms) to finish. */
   shutdownGrace: z.number().int().min(0).default(10_000),
+  /** Short for `store: { type: file, dir }`. */
   stateDir: nonEmpty.optional(),
-  /** Encrypts the files in stateDir (JWE dir + A256GCM); use a secret reference. */
+  store: storeSchema.optional(),
+  /** Encrypts the entries of the store, file or Redis (JWE dir + A256GCM); use a secret reference. */
   stateKey: nonEmpty.optional(),
   routes: z.record(z.string().regex(ROUTE_NAME, 'route names are letters, digits, "_", "." and "-"'), routeSchema)
     .refine((r) => Object.keys(r).length > 0, 'at least one route is required')
 }).superRefine((config, ctx) => {
+  if (config.stateDir !== undefined && config.store !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['stateDir'], message: 'cannot be combined with store (stateDir is short for store: { type: file, dir }): give one of them' })
+  }
   const seen = new Map<string, string>()
   for (const [name, route] of Object.entries(config.routes)) {
     const p = route.prefix ?? `/${name}`
@@ -308,7 +355,16 @@ export type AuthType = AuthConfig['type']
 export type AuthConfigOf<T extends AuthType> = Extract<AuthConfig, { type: T }>
 export type RouteConfig = z.output<typeof routeSchema> & { name: string, prefix: string, upstream: string }
 export type TokenSettings = ParsedConfig['tokens']
-export type Config = Omit<ParsedConfig, 'routes'> & { routes: RouteConfig[] }
+export type FileStoreConfig = { type: 'file', dir: string }
+export type RedisStoreConfig = { type: 'redis', url: string, keyPrefix: string }
+/** A store beyond the process; none (undefined) keeps tokens in memory. */
+export type StoreConfig = FileStoreConfig | RedisStoreConfig
+/**
+ * The validated config. `store` is the one source of where tokens live;
+ * `stateDir` is kept equal to a file store's dir (absolute), whichever way
+ * the file gave it.
+ */
+export type Config = Omit<ParsedConfig, 'routes' | 'store'> & { routes: RouteConfig[], store: StoreConfig | undefined }
 
 export type OAuthConfig = AuthConfigOf<'client_credentials' | 'password' | 'refresh_token' | 'jwt_bearer'>
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
