@@ -183,3 +183,41 @@ test('a request still finishing on a config a reload replaced is logged as cut b
   assert.deepEqual(requests, [['/api/before-reload', 503, true, 'shutdown']])
   assert.ok(!server.logs.lines.some((l) => l.msg === 'request failed'))
 })
+
+test('no token is renewed during the shutdown grace: the request in flight keeps the token it has', async (t) => {
+  // Short tokens: the timer renews a route in use 2.4 s after its token came (refreshAhead 0.8 of 3 s).
+  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 3 }))
+  const released = gate()
+  t.after(released.open)
+  let arrived = 0
+  const upstream = await listen(t, async (_req, res) => {
+    arrived++
+    await released.promise
+    sendJson(res, 200, { slow: true })
+  })
+  const port = await freePort()
+  const file = join(tempDir(t), 'cfg.yaml')
+  writeConfig(file, { listen: { host: '127.0.0.1', port }, admin: false, shutdownGrace: 10_000, tokens: { minValidity: 0.5 }, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const serve = await spawnServe(t, file)
+  const inFlight = fetch(`http://127.0.0.1:${port}/api/slow`, { signal: AbortSignal.timeout(20_000) })
+  inFlight.catch(() => {})
+  await waitFor(() => arrived === 1, 'the request to reach the upstream', 5000)
+  assert.equal(tokens.calls.length, 1)
+
+  serve.child.kill('SIGTERM')
+  await serve.waitForLog((l) => l.event === 'shutdown' && l.signal === 'SIGTERM', 'the shutdown log line')
+  // Past the token's renewal point, the request held at the upstream all along.
+  const deadline = Date.now() + 4000
+  while (Date.now() < deadline && tokens.calls.length === 1) await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(tokens.calls.length, 1, 'a token request during the shutdown grace')
+  assert.equal(serve.child.exitCode, null, 'still running while a request is in flight')
+
+  released.open()
+  const res = await inFlight
+  assert.equal(res.status, 200)
+  await res.arrayBuffer()
+  const { code } = await serve.exited
+  assert.equal(code, 0, serve.stderr())
+  assert.equal(tokens.calls.length, 1)
+  assert.ok(!serve.lines.some((l) => l.event === 'shutdown_forced'))
+})
