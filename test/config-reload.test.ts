@@ -124,8 +124,8 @@ test('SIGHUP with an invalid config is refused, logged with the key path, and th
 })
 
 test('a broker a reload replaced renews no more, though a request it served is still in flight; the kept one renews on', async (t) => {
-  // Short tokens: the timer renews a route in use 2.4 s after its token came (refreshAhead 0.8 of 3 s).
-  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 3 }))
+  // Short tokens: the timer renews a route in use 4 s after its token came (refreshAhead 0.8 of 5 s).
+  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 5 }))
   const hang = gate()
   t.after(hang.open)
   const upstream = await recordingUpstream(t, async (req, res) => {
@@ -144,6 +144,7 @@ test('a broker a reload replaced renews no more, though a request it served is s
 
   assert.equal((await call(`${url}/a/x`)).status, 200)
   assert.equal((await call(`${url}/b/x`)).status, 200)
+  const tokenAt = Date.now()
   const oldToken = tokenOf(upstream.requests.at(-1))
   const hanging = call(`${url}/b/hang`)
   let settled = false
@@ -155,7 +156,7 @@ test('a broker a reload replaced renews no more, though a request it served is s
   writeConfig(file, config('b-new'))
   await reload(serve, 'reloaded')
   // Past the old broker's renewal point, with the request it served in flight all along.
-  const deadline = Date.now() + 4000
+  const deadline = tokenAt + 5500
   while (Date.now() < deadline && callsOf('b-old') === 1) await new Promise((resolve) => setTimeout(resolve, 50))
   assert.equal(callsOf('b-old'), 1, 'the replaced broker made a token request after the reload')
   assert.equal(settled, false, 'the request the replaced broker served is still in flight')

@@ -185,8 +185,8 @@ test('a request still finishing on a config a reload replaced is logged as cut b
 })
 
 test('no token is renewed during the shutdown grace: the request in flight keeps the token it has', async (t) => {
-  // Short tokens: the timer renews a route in use 2.4 s after its token came (refreshAhead 0.8 of 3 s).
-  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 3 }))
+  // Short tokens: the timer renews a route in use 4 s after its token came (refreshAhead 0.8 of 5 s).
+  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 5 }))
   const released = gate()
   t.after(released.open)
   let arrived = 0
@@ -202,12 +202,13 @@ test('no token is renewed during the shutdown grace: the request in flight keeps
   const inFlight = fetch(`http://127.0.0.1:${port}/api/slow`, { signal: AbortSignal.timeout(20_000) })
   inFlight.catch(() => {})
   await waitFor(() => arrived === 1, 'the request to reach the upstream', 5000)
+  const tokenAt = Date.now()
   assert.equal(tokens.calls.length, 1)
 
   serve.child.kill('SIGTERM')
   await serve.waitForLog((l) => l.event === 'shutdown' && l.signal === 'SIGTERM', 'the shutdown log line')
   // Past the token's renewal point, the request held at the upstream all along.
-  const deadline = Date.now() + 4000
+  const deadline = tokenAt + 5500
   while (Date.now() < deadline && tokens.calls.length === 1) await new Promise((resolve) => setTimeout(resolve, 50))
   assert.equal(tokens.calls.length, 1, 'a token request during the shutdown grace')
   assert.equal(serve.child.exitCode, null, 'still running while a request is in flight')
