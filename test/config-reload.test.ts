@@ -122,3 +122,51 @@ test('SIGHUP with an invalid config is refused, logged with the key path, and th
   assert.equal(other.json.upstream, 'b')
   assert.equal(serve.child.exitCode, null, 'still running')
 })
+
+test('a broker a reload replaced renews no more, though a request it served is still in flight; the kept one renews on', async (t) => {
+  // Short tokens: the timer renews a route in use 4 s after its token came (refreshAhead 0.8 of 5 s).
+  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 5 }))
+  const hang = gate()
+  t.after(hang.open)
+  const upstream = await recordingUpstream(t, async (req, res) => {
+    if (req.url.startsWith('/hang')) await hang.promise
+    sendJson(res, 200, { url: req.url })
+  })
+  const port = await freePort()
+  const file = join(tempDir(t), 'cfg.yaml')
+  // client_secret_post: the token server reads the client_id of every token request from its form.
+  const route = (clientId: string): Record<string, unknown> => ({ upstream: upstream.url, auth: { type: 'client_credentials', tokenUrl: tokens.tokenUrl, clientId, clientSecret: SECRET, clientAuth: 'client_secret_post' } })
+  const config = (b: string): Record<string, unknown> => ({ listen: { host: '127.0.0.1', port }, admin: false, tokens: { minValidity: 0.5 }, routes: { a: route('a-client'), b: route(b) } })
+  const url = `http://127.0.0.1:${port}`
+  const callsOf = (clientId: string): number => tokens.calls.filter((c) => c.form.get('client_id') === clientId).length
+  writeConfig(file, config('b-old'))
+  const serve = await spawnServe(t, file)
+
+  assert.equal((await call(`${url}/a/x`)).status, 200)
+  assert.equal((await call(`${url}/b/x`)).status, 200)
+  const tokenAt = Date.now()
+  const oldToken = tokenOf(upstream.requests.at(-1))
+  const hanging = call(`${url}/b/hang`)
+  let settled = false
+  hanging.finally(() => { settled = true }).catch(() => {})
+  await waitFor(() => upstream.requests.some((r) => r.url === '/hang'), 'the hanging request to reach the upstream', 5000)
+  assert.equal(tokenOf(upstream.requests.at(-1)), oldToken)
+  assert.deepEqual([callsOf('a-client'), callsOf('b-old')], [1, 1])
+
+  writeConfig(file, config('b-new'))
+  await reload(serve, 'reloaded')
+  // Past the old broker's renewal point, with the request it served in flight all along.
+  const deadline = tokenAt + 5500
+  while (Date.now() < deadline && callsOf('b-old') === 1) await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(callsOf('b-old'), 1, 'the replaced broker made a token request after the reload')
+  assert.equal(settled, false, 'the request the replaced broker served is still in flight')
+  assert.ok(callsOf('a-client') >= 2, 'the broker the reload kept is renewed on its timer')
+
+  hang.open()
+  const answer = await hanging
+  assert.equal(answer.status, 200)
+  assert.equal(callsOf('b-old'), 1)
+  assert.equal((await call(`${url}/b/after`)).status, 200)
+  assert.equal(callsOf('b-new'), 1, 'the route\'s new broker obtains its own token')
+  assert.equal(serve.child.exitCode, null, 'still running')
+})

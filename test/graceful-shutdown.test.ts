@@ -183,3 +183,90 @@ test('a request still finishing on a config a reload replaced is logged as cut b
   assert.deepEqual(requests, [['/api/before-reload', 503, true, 'shutdown']])
   assert.ok(!server.logs.lines.some((l) => l.msg === 'request failed'))
 })
+
+test('no token is renewed during the shutdown grace: the request in flight keeps the token it has', async (t) => {
+  // Short tokens: the timer renews a route in use 4 s after its token came (refreshAhead 0.8 of 5 s).
+  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 5 }))
+  const released = gate()
+  t.after(released.open)
+  let arrived = 0
+  const upstream = await listen(t, async (_req, res) => {
+    arrived++
+    await released.promise
+    sendJson(res, 200, { slow: true })
+  })
+  const port = await freePort()
+  const file = join(tempDir(t), 'cfg.yaml')
+  writeConfig(file, { listen: { host: '127.0.0.1', port }, admin: false, shutdownGrace: 10_000, tokens: { minValidity: 0.5 }, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const serve = await spawnServe(t, file)
+  const inFlight = fetch(`http://127.0.0.1:${port}/api/slow`, { signal: AbortSignal.timeout(20_000) })
+  inFlight.catch(() => {})
+  await waitFor(() => arrived === 1, 'the request to reach the upstream', 5000)
+  const tokenAt = Date.now()
+  assert.equal(tokens.calls.length, 1)
+
+  serve.child.kill('SIGTERM')
+  await serve.waitForLog((l) => l.event === 'shutdown' && l.signal === 'SIGTERM', 'the shutdown log line')
+  // Past the token's renewal point, the request held at the upstream all along.
+  const deadline = tokenAt + 5500
+  while (Date.now() < deadline && tokens.calls.length === 1) await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(tokens.calls.length, 1, 'a token request during the shutdown grace')
+  assert.equal(serve.child.exitCode, null, 'still running while a request is in flight')
+
+  released.open()
+  const res = await inFlight
+  assert.equal(res.status, 200)
+  await res.arrayBuffer()
+  const { code } = await serve.exited
+  assert.equal(code, 0, serve.stderr())
+  assert.equal(tokens.calls.length, 1)
+  assert.ok(!serve.lines.some((l) => l.event === 'shutdown_forced'))
+})
+
+test('a request that comes during the shutdown grace on a kept-alive connection gets the token held, past its renewal point, and renews nothing', async (t) => {
+  // A 6 s token, renewed from 3 s on (refreshAhead 0.5), usable until 5.5 s.
+  const tokens = await tokenServer(t, (_call, n, res) => sendJson(res, 200, { access_token: `short-${n}`, expires_in: 6 }))
+  const released = gate()
+  t.after(released.open)
+  const arrivals: string[] = []
+  const upstream = await listen(t, async (req, res) => {
+    arrivals.push(req.url ?? '')
+    if (req.url === '/first') await released.promise
+    sendJson(res, 200, { url: req.url, authorization: req.headers.authorization })
+  })
+  const port = await freePort()
+  const file = join(tempDir(t), 'cfg.yaml')
+  writeConfig(file, { listen: { host: '127.0.0.1', port }, admin: false, shutdownGrace: 10_000, tokens: { minValidity: 0.5, refreshAhead: 0.5 }, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const serve = await spawnServe(t, file)
+
+  // One connection; Node reads the second request on it while the first is still answered, so
+  // that connection is never idle and the shutdown lets it run.
+  const socket = connect({ host: '127.0.0.1', port })
+  t.after(() => socket.destroy())
+  let received = ''
+  socket.setEncoding('utf8').on('data', (chunk: string) => { received += chunk })
+  const get = (path: string): void => { socket.write(`GET /api${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`) }
+  get('/first')
+  await waitFor(() => arrivals.length === 1, 'the first request to reach the upstream', 5000)
+  const tokenAt = Date.now()
+  assert.equal(tokens.calls.length, 1)
+
+  serve.child.kill('SIGTERM')
+  await serve.waitForLog((l) => l.event === 'shutdown' && l.signal === 'SIGTERM', 'the shutdown log line')
+  // Past the token's renewal point, well inside its usable time.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, tokenAt + 3500 - Date.now())))
+  get('/second')
+  await waitFor(() => arrivals.includes('/second'), 'the second request to reach the upstream', 2000)
+  // A renewal it started would ask the token server at once.
+  const deadline = Date.now() + 1000
+  while (Date.now() < deadline && tokens.calls.length === 1) await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal(tokens.calls.length, 1, 'a token request during the shutdown grace')
+
+  released.open()
+  await waitFor(() => (received.match(/HTTP\/1\.1 200/g) ?? []).length === 2, 'both answers', 5000)
+  assert.equal((received.match(/Bearer short-1/g) ?? []).length, 2, received)
+  socket.end()
+  const { code } = await serve.exited
+  assert.equal(code, 0, serve.stderr())
+  assert.equal(tokens.calls.length, 1)
+})

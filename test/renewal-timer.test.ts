@@ -77,6 +77,22 @@ test('a route in use is renewed at each renewal point, by refresh token when it 
   assert.equal(await s.send(), 'token-3')
 })
 
+test('a route whose timer renewed its token stays warm when its next request comes more than a lifetime after the last one', async (t) => {
+  const s = await setup(t, (_call, n, res) => sendJson(res, 200, { access_token: `token-${n}`, expires_in: LIFETIME }))
+  assert.equal(await s.send(), 'token-1')
+  s.at(240)
+  await waitFor(() => s.broker.status().token?.accessToken === 'token-2', 'the first renewal, on its timer')
+  // Over a lifetime after the request before, but inside token-2's lifetime (240 s to 540 s): the
+  // route was renewed because it was in use, and is in use still.
+  s.at(310)
+  assert.equal(await s.send(), 'token-2')
+  s.at(480)
+  await waitFor(() => s.broker.status().token?.accessToken === 'token-3', 'the second renewal, on its timer')
+  assert.equal(s.tokens.calls.length, 3)
+  assert.deepEqual(s.events(), ['token_obtained', 'token_renewed', 'token_renewed'])
+  assert.equal(await s.send(), 'token-3')
+})
+
 test('after a failed background renewal the timer follows the backoff and honours Retry-After', async (t) => {
   const s = await setup(t, (_call, n, res) => n === 2
     ? sendJson(res, 503, { error: 'temporarily_unavailable' }, { 'retry-after': '20' })

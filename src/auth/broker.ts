@@ -169,7 +169,9 @@ export class TokenBroker {
     const current = this.#current
     this.#used(now)
     if (current !== undefined && now < usableUntil(current, this.#settings)) {
-      if (this.#inflight === undefined && now >= renewAt(current, this.#settings) && now >= this.#nextAttemptAt) {
+      // A retired broker still serves what it holds (a shutting-down proxy can still be asked on a
+      // kept-alive connection) but starts no renewal there: that is its successor's or the next process's.
+      if (!this.#closed && this.#inflight === undefined && now >= renewAt(current, this.#settings) && now >= this.#nextAttemptAt) {
         // Renew in the background; failures are logged and backed off, the current token keeps serving.
         this.#renew().catch(() => {})
       }
@@ -300,10 +302,12 @@ export class TokenBroker {
   }
 
   /**
-   * Renews no more on its own: the renewal timer is cleared and not set again.
-   * A broker a reload replaced, or one of a shutting-down proxy, still serves
-   * the requests in flight, but must not spend a refresh token that its
-   * successor (or another process) now holds.
+   * Renews no more on its own: the renewal timer is cleared and not set again,
+   * and a request no longer starts a renewal in the background. A broker a
+   * reload replaced, or one of a shutting-down proxy, still serves the
+   * requests in flight (renewing only for one that has no usable token), but
+   * must not spend a refresh token that its successor (or another process)
+   * now holds.
    */
   retire (): void {
     this.#closed = true
