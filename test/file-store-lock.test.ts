@@ -11,8 +11,8 @@ import { parseConfig } from '../src/config/load.js'
 import { tempDir } from './cli-helpers.js'
 import { sendJson, tokenServer } from './helpers.js'
 import type { ContenderData, Round } from './lock-contender.js'
+import { settingsTag } from './state-files.js'
 
-const LOCK = 'api.token.lock'
 const SETTINGS = { type: 'static' }
 /** A lease no test outlives. */
 const LONG = { leaseMs: 60_000, waitMs: 0 }
@@ -21,6 +21,11 @@ const LONG = { leaseMs: 60_000, waitMs: 0 }
 function stores (dir: string): [FileTokenStore, FileTokenStore] {
   const make = (): FileTokenStore => new FileTokenStore({ dir, settings: new Map([['api', SETTINGS]]), logger: pino({ level: 'silent' }) })
   return [make(), make()]
+}
+
+/** The route's lock file name: it carries the keyed hash of the route's settings. */
+async function lockName (dir: string): Promise<string> {
+  return `api.${await settingsTag(dir, SETTINGS)}.token.lock`
 }
 
 /** A lock file left by a holder that died: its lease ended a moment ago. */
@@ -33,21 +38,22 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 test('the lock file is exclusive: while one store holds it, another cannot take it; after the release it can', async (t) => {
   const dir = tempDir(t)
   const [a, b] = stores(dir)
+  const lockFile = await lockName(dir)
   const held = await a.lock('api', LONG)
   assert.ok(held !== undefined)
-  assert.equal(statSync(join(dir, LOCK)).mode & 0o777, 0o600)
+  assert.equal(statSync(join(dir, lockFile)).mode & 0o777, 0o600)
   assert.equal(await b.lock('api', LONG), undefined)
   assert.equal(await a.lock('api', LONG), undefined, 'not reentrant: a second renewal in the same process waits too')
   // Another route's lock is another file.
   const other = await b.lock('other', LONG)
   assert.ok(other !== undefined)
   await held.release()
-  assert.ok(!existsSync(join(dir, LOCK)), 'released: the file is gone')
+  assert.ok(!existsSync(join(dir, lockFile)), 'released: the file is gone')
   const next = await b.lock('api', LONG)
   assert.ok(next !== undefined)
   await next.release()
   await other.release()
-  assert.deepEqual(readdirSync(dir), [], 'nothing left behind')
+  assert.deepEqual(readdirSync(dir), ['.key'], 'nothing left behind but the dir\'s hash key')
 })
 
 test('contenders from two stores never hold the lock at the same time', async (t) => {
@@ -72,37 +78,39 @@ test('contenders from two stores never hold the lock at the same time', async (t
 test('a lock whose holder is gone is taken over once its lease has passed, not before', async (t) => {
   const dir = tempDir(t)
   const [a, b] = stores(dir)
-  deadHolder(join(dir, LOCK))
+  const lockFile = await lockName(dir)
+  deadHolder(join(dir, lockFile))
   const taken = await a.lock('api', LONG)
   assert.ok(taken !== undefined, 'an expired lease is taken over at once')
-  assert.doesNotMatch(readFileSync(join(dir, LOCK), 'utf8'), /dead-process/)
+  assert.doesNotMatch(readFileSync(join(dir, lockFile), 'utf8'), /dead-process/)
   await taken.release()
 
   // A holder that died before writing its lock file: held until a lease after the file's time.
-  writeFileSync(join(dir, LOCK), '', { mode: 0o600 })
+  writeFileSync(join(dir, lockFile), '', { mode: 0o600 })
   assert.equal(await b.lock('api', { leaseMs: 60_000, waitMs: 0 }), undefined, 'an empty file just created is held')
   const past = (Date.now() - 120_000) / 1000
-  utimesSync(join(dir, LOCK), past, past)
+  utimesSync(join(dir, lockFile), past, past)
   const again = await b.lock('api', { leaseMs: 60_000, waitMs: 0 })
   assert.ok(again !== undefined, 'an empty file older than the lease is taken over')
   await again.release()
-  assert.deepEqual(readdirSync(dir), [])
+  assert.deepEqual(readdirSync(dir), ['.key'])
 })
 
 test('only the owner releases: a holder that overran its lease does not remove the lock its successor took', async (t) => {
   const dir = tempDir(t)
   const [a, b] = stores(dir)
+  const lockFile = await lockName(dir)
   const slow = await a.lock('api', { leaseMs: 100, waitMs: 0 })
   assert.ok(slow !== undefined)
   // b waits for the lease to pass, then takes the lock over.
   const successor = await b.lock('api', { leaseMs: 60_000, waitMs: 10_000 })
   assert.ok(successor !== undefined)
-  const successorFile = readFileSync(join(dir, LOCK), 'utf8')
+  const successorFile = readFileSync(join(dir, lockFile), 'utf8')
   await slow.release()
-  assert.equal(readFileSync(join(dir, LOCK), 'utf8'), successorFile, 'the successor\'s lock is untouched')
+  assert.equal(readFileSync(join(dir, lockFile), 'utf8'), successorFile, 'the successor\'s lock is untouched')
   assert.equal(await a.lock('api', { leaseMs: 60_000, waitMs: 0 }), undefined, 'and still held')
   await successor.release()
-  assert.ok(!existsSync(join(dir, LOCK)))
+  assert.ok(!existsSync(join(dir, lockFile)))
 })
 
 test('waiting for a held lock ends after waitMs, the token timeout the broker passes', async (t) => {
@@ -230,7 +238,7 @@ test('brokers of several processes racing past a lock left by a dead holder pres
     latest = `rt-round-${rounds}`
     const now = Date.now()
     await new FileTokenStore({ dir, settings, logger }).save('api', { accessToken: 'expired', obtainedAt: now - 7200_000, expiresAt: now - 3600_000, refreshToken: latest })
-    deadHolder(join(dir, LOCK))
+    deadHolder(join(dir, `api.${await settingsTag(dir, config.routes[0]?.auth)}.token.lock`))
 
     // Each with its own store on the dir, as separate processes have.
     const brokers = Array.from({ length: BROKERS }, () => createBrokers(config, { logger }).brokers.get('api'))
