@@ -133,7 +133,14 @@ export class TokenBroker {
   /** Loads a stored token, if the store has one that has not expired. */
   async init (): Promise<void> {
     if (this.scheme.endpoint === undefined) return
-    const stored = await this.#store.load(this.name)
+    let stored: TokenSet | undefined
+    try {
+      stored = await this.#store.load(this.name)
+    } catch (err) {
+      // The store cannot be used (e.g. a state dir opened up to other users): start with no token, like without one.
+      this.#log.warn({ event: 'token_store_failed', reason: (err as Error).message }, 'could not read the stored token')
+      return
+    }
     if (stored === undefined) return
     if (stored.expiresAt > this.#now() || stored.refreshToken !== undefined) {
       this.#current = stored

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { chmod, lstat, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { compactDecrypt, CompactEncrypt } from 'jose'
 import type { Logger } from 'pino'
 import { acquireFileLock } from './file-lock.js'
+import { NotRegularFileError, openStateDir, readStateFile } from './state-dir.js'
 import { settingsHash, stateKeys, type StateKeys } from './state-keys.js'
 import { sendableInHeader, type TokenSet } from './token.js'
 import type { LockOptions, StoreLock, TokenStore } from './token-store.js'
@@ -58,7 +59,7 @@ function legacyFileName (route: string): string {
  * `<route>.<hash>.token.lock`). Two configs that give one route name other
  * credentials keep apart: each has its own file and lock. A file that is
  * corrupt, from other credentials or unreadable with the key is ignored with a
- * warning.
+ * warning. The dir is checked at every use (see openStateDir).
  */
 export class FileTokenStore implements TokenStore {
   readonly #dir: string
@@ -77,6 +78,7 @@ export class FileTokenStore implements TokenStore {
   }
 
   async load (route: string): Promise<TokenSet | undefined> {
+    await openStateDir(this.#dir)
     let keys: StateKeys
     try {
       keys = await this.#stateKeys()
@@ -96,12 +98,12 @@ export class FileTokenStore implements TokenStore {
   }
 
   async save (route: string, token: TokenSet): Promise<void> {
+    await openStateDir(this.#dir)
     const keys = await this.#stateKeys()
     const { hash, file } = this.#hash(route, keys)
     const stored: StoredFile = { format: FORMAT, route, hash, token }
     const json = JSON.stringify(stored)
     const text = keys.encryption === undefined ? json : await new CompactEncrypt(new TextEncoder().encode(json)).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(keys.encryption)
-    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
     const path = join(this.#dir, file)
     const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`
     try {
@@ -117,6 +119,7 @@ export class FileTokenStore implements TokenStore {
   }
 
   async delete (route: string): Promise<void> {
+    await openStateDir(this.#dir)
     const keys = await this.#stateKeys()
     await rm(join(this.#dir, this.#hash(route, keys).file), { force: true })
     // Else load would fall back to it and serve the token just dropped.
@@ -124,7 +127,7 @@ export class FileTokenStore implements TokenStore {
   }
 
   async lock (route: string, options: LockOptions): Promise<StoreLock | undefined> {
-    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
+    await openStateDir(this.#dir)
     const keys = await this.#stateKeys()
     return acquireFileLock(join(this.#dir, this.#hash(route, keys).lock), options)
   }
@@ -138,10 +141,12 @@ export class FileTokenStore implements TokenStore {
   /** A file's text; undefined when there is none, or (with a warning) when it cannot be read. */
   async #read (route: string, name: string): Promise<string | undefined> {
     try {
-      return await readFile(join(this.#dir, name), 'utf8')
+      return (await readStateFile(join(this.#dir, name))).data.toString('utf8')
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      if (code !== 'ENOENT') this.#warn(route, `cannot read: ${code ?? 'error'}`, name)
+      if (code === 'ENOENT') return undefined
+      const reason = err instanceof NotRegularFileError ? 'not a regular file' : `cannot read: ${code ?? 'error'}`
+      this.#warn(route, reason, name)
       return undefined
     }
   }
@@ -173,7 +178,7 @@ export class FileTokenStore implements TokenStore {
   async #reportOthers (route: string, keys: StateKeys): Promise<void> {
     // Route names are letters, digits, "_", "." and "-": only the dot means something in a pattern.
     const pattern = new RegExp(`^${route.replaceAll('.', '\\.')}\\.[0-9a-f]{${NAME_HASH_DIGITS}}\\.token\\.json$`)
-    const names = (await readdir(this.#dir).catch(() => [])).filter((name) => pattern.test(name))
+    const names = (await readdir(this.#dir)).filter((name) => pattern.test(name))
     const dated = await Promise.all(names.map(async (name) => ({ name, mtimeMs: (await lstat(join(this.#dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })))
     const newest = dated.sort((a, b) => b.mtimeMs - a.mtimeMs)[0]
     if (newest === undefined) return
@@ -192,7 +197,7 @@ export class FileTokenStore implements TokenStore {
   async #dropLegacy (route: string, keys: StateKeys): Promise<void> {
     let text
     try {
-      text = await readFile(join(this.#dir, legacyFileName(route)), 'utf8')
+      text = (await readStateFile(join(this.#dir, legacyFileName(route)))).data.toString('utf8')
     } catch {
       return
     }

@@ -1,8 +1,61 @@
-import { constants } from 'node:fs'
-import { lstat, open } from 'node:fs/promises'
+import { constants, lstatSync, type Stats } from 'node:fs'
+import { lstat, mkdir, open } from 'node:fs/promises'
 
 /** Token, key and lock files are a few hundred bytes: anything far larger is not one of ours. */
 const MAX_STATE_FILE_BYTES = 1024 * 1024
+
+/**
+ * Why a folder cannot hold tokens, or undefined. Tokens there are trusted
+ * when read back and written through its entries, so nobody but this user
+ * may change it: not other users through the mode bits, nor another owner
+ * (who could chmod it). The folder itself is inspected (lstat): a symbolic
+ * link is refused, since whoever can change the link can point it elsewhere,
+ * and following it would check one folder and then use another.
+ */
+function dirIssue (dir: string, stat: Stats): string | undefined {
+  if (stat.isSymbolicLink()) return `${dir} is a symbolic link; refused, as it could be pointed at another folder: name the folder itself`
+  if (!stat.isDirectory()) return `${dir} is not a directory`
+  const uid = process.getuid?.()
+  if (uid !== undefined && stat.uid !== uid) return `${dir} belongs to another user (uid ${stat.uid}, not ${uid}); use a folder of your own, mode 0700`
+  if ((stat.mode & 0o022) !== 0) {
+    const mode = (stat.mode & 0o7777).toString(8).padStart(4, '0')
+    return `${dir} may be written by other users (mode ${mode}); make it 0700: chmod 700 ${dir}`
+  }
+  return undefined
+}
+
+/** The check at config load: a missing folder is fine (the store creates it 0700 and checks it then). */
+export function stateDirIssue (dir: string): string | undefined {
+  // Windows has neither these mode bits nor uids; its ACLs are left to the user.
+  if (process.platform === 'win32') return undefined
+  let stat
+  try {
+    stat = lstatSync(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return code === 'ENOENT' ? undefined : `cannot inspect ${dir} (${code ?? 'error'})`
+  }
+  return dirIssue(dir, stat)
+}
+
+/**
+ * Creates the state dir if needed (0700) and checks it, at every use and not
+ * only at config load: the folder may be created, replaced or opened up to
+ * others after the process started (a missing folder passes the load check).
+ * Throws when it is not fit; the broker logs that as a store failure and
+ * keeps its tokens in memory.
+ *
+ * Between this check and the next file operation the path is looked up again
+ * (Node has no openat): a folder of ours that only we may write cannot be
+ * swapped by others, unless its parent lets them rename it, which a sticky
+ * /tmp does not.
+ */
+export async function openStateDir (dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  if (process.platform === 'win32') return
+  const issue = dirIssue(dir, await lstat(dir))
+  if (issue !== undefined) throw new Error(`state dir refused: ${issue}`)
+}
 
 /** A file in the state dir that is not a regular file (a FIFO, a device, a link): never opened for its content. */
 export class NotRegularFileError extends Error {
