@@ -11,6 +11,7 @@ import { clientCredentialsRoute, LogSink, recordingUpstream, sendJson, startProx
 import { startTestServer } from './operability-helpers.js'
 import { errorBody, rawRequest } from './proxy-http-helpers.js'
 import { call, ManualClock, tokenOf } from './token-lifecycle-helpers.js'
+import { tokenFile, tokenFiles } from './state-files.js'
 
 /**
  * The admin port's actions: `POST /routes/NAME/renew` renews a route's token
@@ -92,8 +93,7 @@ test('DELETE /routes/NAME/token forgets the token in memory and in the store; th
   const dir = join(tempDir(t), 'state')
   const s = await setup(t, { stateDir: dir })
   assert.equal(await s.send(), 'token-1')
-  const file = join(dir, 'api.token.json')
-  assert.ok(existsSync(file), 'the token was stored')
+  const file = tokenFile(dir, 'api')
 
   const res = await call(`${s.adminUrl}/routes/api/token`, { method: 'DELETE' })
   assert.equal(res.status, 200, res.text)
@@ -172,7 +172,7 @@ test('renew and forget are refused for a foreign Host and for cross-site browser
     }
   }
   assert.equal(s.tokens.calls.length, 1, 'no token request')
-  assert.ok(existsSync(join(dir, 'api.token.json')), 'nothing forgotten')
+  assert.equal(tokenFiles(dir, 'api').length, 1, 'nothing forgotten')
   assert.equal((await s.view()).fingerprint, fingerprint('token-1'))
 
   // The status page itself (same origin) may.

@@ -7,6 +7,7 @@ import { FileTokenStore } from '../src/auth/file-token-store.js'
 import { parseConfig } from '../src/config/load.js'
 import { tempDir } from './cli-helpers.js'
 import { clientCredentialsRoute, recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
+import { tokenFiles } from './state-files.js'
 import { call, tokenOf, waitFor } from './token-lifecycle-helpers.js'
 
 /** An upstream that refuses token-1 (revoked at the provider) and takes any other. */
@@ -31,7 +32,7 @@ test('a token the upstream refused is dropped from the store too, so no other pr
   const res = await call(`${first.url}/api/a`)
   assert.notEqual(res.status, 200)
   assert.equal(tokenOf(upstream.requests[0]), 'token-1')
-  await waitFor(() => !existsSync(join(dir, 'api.token.json')), 'the refused token to leave the store', 5000)
+  await waitFor(() => tokenFiles(dir, 'api').length === 0 && !existsSync(join(dir, 'api.token.json')), 'the refused token to leave the store', 5000)
   await first.close()
 
   down = false

@@ -2,16 +2,18 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parseConfig } from '../src/config/load.js'
 import { tempDir } from './cli-helpers.js'
 import { recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
+import { settingsTag } from './state-files.js'
 import { call, ManualClock, tokenOf } from './token-lifecycle-helpers.js'
 
 /** The route's token timeout: also the longest wait for another process's renewal lock. */
 const TIMEOUT_MS = 500
 
-/** Another process holds the route's lock (alive: its lease runs a minute). */
-function holdLock (dir: string): () => void {
-  const file = join(dir, 'api.token.lock')
+/** Another process holds the route's lock (alive: its lease runs a minute); the lock's name carries the route's settings hash. */
+async function holdLock (dir: string, config: { routes: Record<string, unknown> }): Promise<() => void> {
+  const file = join(dir, `api.${await settingsTag(dir, parseConfig(config, { env: {} }).routes[0]?.auth)}.token.lock`)
   writeFileSync(file, JSON.stringify({ owner: 'other-process', pid: 1, expiresAt: Date.now() + 60_000 }), { mode: 0o600 })
   return () => rmSync(file, { force: true })
 }
@@ -33,8 +35,9 @@ test('with no token and the renewal lock held elsewhere, a request waits at most
   const tokens = await rotatingServer(t)
   const upstream = await recordingUpstream(t)
   const dir = tempDir(t)
-  const release = holdLock(dir)
-  const proxy = await startProxy(t, { stateDir: dir, routes: routes(upstream.url, tokens.tokenUrl) })
+  const config = { stateDir: dir, routes: routes(upstream.url, tokens.tokenUrl) }
+  const release = await holdLock(dir, config)
+  const proxy = await startProxy(t, config)
 
   const started = Date.now()
   const res = await call(`${proxy.url}/api/a`)
@@ -61,9 +64,10 @@ test('with the renewal lock held elsewhere, a token that has not expired keeps b
   const tokens = await rotatingServer(t)
   const upstream = await recordingUpstream(t)
   const dir = tempDir(t)
-  const proxy = await startProxy(t, { stateDir: dir, routes: routes(upstream.url, tokens.tokenUrl) }, { now: clock.now })
+  const config = { stateDir: dir, routes: routes(upstream.url, tokens.tokenUrl) }
+  const proxy = await startProxy(t, config, { now: clock.now })
   assert.equal((await call(`${proxy.url}/api/a`)).status, 200)
-  holdLock(dir)
+  await holdLock(dir, config)
   // Past the refresh-ahead point (80% of the hour), still usable: due for renewal, which waits on the lock.
   clock.advance(3600_000 * 0.9)
   const res = await call(`${proxy.url}/api/b`)

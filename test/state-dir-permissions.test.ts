@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseConfig } from '../src/config/load.js'
 import { ConfigError } from '../src/errors.js'
@@ -66,6 +66,14 @@ test('a stateDir that is a file is a config error', (t) => {
   const file = join(tempDir(t), 'state')
   writeFileSync(file, '')
   assert.deepEqual(issuesOf(file), [`stateDir: ${file} is not a directory`])
+})
+
+test('a stateDir that is a symbolic link is a config error: refused, since the link could be pointed elsewhere', { skip: posix }, (t) => {
+  const base = tempDir(t)
+  const real = folder(base, 'real', 0o700)
+  const link = join(base, 'link')
+  symlinkSync(real, link)
+  assert.deepEqual(issuesOf(link), [`stateDir: ${link} is a symbolic link; refused, as it could be pointed at another folder: name the folder itself`])
 })
 
 // Only root can give a folder away; elsewhere this case cannot be set up.

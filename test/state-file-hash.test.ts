@@ -3,10 +3,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { parseConfig } from '../src/config/load.js'
 import { tempDir } from './cli-helpers.js'
 import { recordingUpstream, startProxy, tokenServer } from './helpers.js'
+import { tokenFile } from './state-files.js'
 import { call, tokenOf } from './token-lifecycle-helpers.js'
 
 const PASSWORD = 'hunter2'
@@ -33,7 +33,7 @@ test('the state file carries no unsalted SHA-256 of the auth block, only a hash 
     const proxy = await startProxy(t, input(dir, tokens.tokenUrl, upstream.url), { env })
     assert.equal((await call(`${proxy.url}/api/a`)).status, 200)
     await proxy.close()
-    files.push(readFileSync(join(dir, 'api.token.json'), 'utf8'))
+    files.push(readFileSync(tokenFile(dir, 'api'), 'utf8'))
   }
   // The auth block exactly as the proxy resolved it (defaults filled in, ${env:} replaced).
   const auth = parseConfig(input('/x', tokens.tokenUrl, upstream.url), { env }).routes[0]?.auth

@@ -1,12 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CompactEncrypt } from 'jose'
 import { parseConfig } from '../src/config/load.js'
 import { tempDir } from './cli-helpers.js'
 import { recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
+import { tokenFile } from './state-files.js'
 import { call, ManualClock, tokenOf } from './token-lifecycle-helpers.js'
 
 const HOUR = 3600_000
@@ -58,7 +59,9 @@ for (const stateKey of [undefined, STATE_KEY]) {
     assert.deepEqual(upstream.requests.map(tokenOf), ['legacy-access', 'access-1'])
     assert.deepEqual(proxy.logs.lines.filter((l) => l.event === 'token_file_ignored'), [])
 
-    const text = readFileSync(file, 'utf8')
+    // Rewritten under the name that carries the keyed settings hash; the old name is gone.
+    assert.ok(!existsSync(file), 'the file of the first format was removed once replaced')
+    const text = readFileSync(tokenFile(dir, 'api'), 'utf8')
     assert.ok(!text.includes(createHash('sha256').update(JSON.stringify(auth)).digest('hex')))
     if (stateKey === undefined) {
       const stored = JSON.parse(text) as { format: number, fingerprint?: string, hash: string }

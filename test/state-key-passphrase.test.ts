@@ -7,6 +7,7 @@ import { compactDecrypt, decodeProtectedHeader } from 'jose'
 import { keyOfStateKey } from '../src/auth/state-keys.js'
 import { tempDir } from './cli-helpers.js'
 import { clientCredentialsRoute, recordingUpstream, startProxy, tokenServer } from './helpers.js'
+import { tokenFile } from './state-files.js'
 import { call, tokenOf } from './token-lifecycle-helpers.js'
 
 const PASSPHRASE = 'correct horse battery staple'
@@ -48,7 +49,7 @@ test('a passphrase stateKey goes through PBKDF2 (600,000 rounds, salted per stat
   assert.equal((await call(`${first.url}/api/a`)).status, 200)
   await first.close()
 
-  const text = readFileSync(join(dir, 'api.token.json'), 'utf8')
+  const text = readFileSync(tokenFile(dir, 'api'), 'utf8')
   assert.deepEqual(decodeProtectedHeader(text.trim()), { alg: 'dir', enc: 'A256GCM' })
   const salt = readFileSync(join(dir, '.key'))
   assert.equal(salt.length, 32)
@@ -79,7 +80,7 @@ test('a stateKey of 32 random bytes, as base64 or hex, is the key material itsel
   assert.equal((await call(`${first.url}/api/a`)).status, 200)
   await first.close()
 
-  const text = readFileSync(join(dir, 'api.token.json'), 'utf8')
+  const text = readFileSync(tokenFile(dir, 'api'), 'utf8')
   assert.ok(await decrypts(text, encryptionKey(key)))
   assert.ok(!existsSync(join(dir, '.key')), 'a key needs no salt')
 

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeProtectedHeader } from 'jose'
+import { parseConfig } from '../src/config/load.js'
 import { clientCredentialsRoute, recordingUpstream, sendJson, startProxy, tokenServer, type TestProxy } from './helpers.js'
 import { tempDir } from './cli-helpers.js'
+import { settingsTag, tokenFile } from './state-files.js'
 import { call, ManualClock, tokenOf } from './token-lifecycle-helpers.js'
 
 const HOUR = 3600_000
@@ -49,9 +51,10 @@ test('a restarted proxy serves with the stored tokens: zero token requests while
   const tokenTwo = tokenOf(upstream.requests[1])
   await first.close()
 
-  // One file per route and the dir's hash key, nothing else left behind (no temp or lock files);
-  // each 0600, without the client secret.
-  assert.deepEqual(readdirSync(dir).sort(), ['.key', 'one.token.json', 'two.token.json'])
+  // One file per route, named by the route and its keyed settings hash, and the dir's hash key;
+  // nothing else left behind (no temp or lock files); each 0600, without the client secret.
+  const [one, two] = parseConfig(config, { env: {} }).routes.map((r) => r.auth)
+  assert.deepEqual(readdirSync(dir).sort(), ['.key', `one.${await settingsTag(dir, one)}.token.json`, `two.${await settingsTag(dir, two)}.token.json`])
   for (const file of readdirSync(dir)) {
     assert.equal(statSync(join(dir, file)).mode & 0o777, 0o600, `${file} mode`)
     assert.ok(!readFileSync(join(dir, file), 'utf8').includes(CLIENT_SECRET), `${file} holds the client secret`)
@@ -90,7 +93,7 @@ test('a rotated refresh token survives restarts: the new one is used, the old on
   const first = await startProxy(t, config, { now: clock.now })
   await get(first, '/api/a')
   await first.close()
-  assert.ok(readFileSync(join(dir, 'api.token.json'), 'utf8').includes('rt-1'), 'the rotated refresh token is stored')
+  assert.ok(readFileSync(tokenFile(dir, 'api'), 'utf8').includes('rt-1'), 'the rotated refresh token is stored')
 
   // Past the access token's expiry: the restarted proxy must refresh, with the token it was given last.
   clock.advance(2 * HOUR)
@@ -108,14 +111,16 @@ test('a rotated refresh token survives restarts: the new one is used, the old on
 
 test('a corrupt token file is ignored with a warning and a fresh token obtained', async (t) => {
   const { tokens, upstream, dir } = await setup(t)
-  writeFileSync(join(dir, 'api.token.json'), '{"format":1,"route":"api","tok', { mode: 0o600 })
-  const proxy = await startProxy(t, { stateDir: dir, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } })
+  const config = { stateDir: dir, routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) } }
+  const file = join(dir, `api.${await settingsTag(dir, parseConfig(config, { env: {} }).routes[0]?.auth)}.token.json`)
+  writeFileSync(file, '{"format":1,"route":"api","tok', { mode: 0o600 })
+  const proxy = await startProxy(t, config)
   ignoredOnce(proxy, 'api', /corrupt/)
   await get(proxy, '/api/a')
   assert.equal(tokens.calls.length, 1)
   assert.equal(tokenOf(upstream.requests[0]), 'token-1')
   // The fresh token replaced the corrupt file.
-  assert.equal(JSON.parse(readFileSync(join(dir, 'api.token.json'), 'utf8')).token.accessToken, 'token-1')
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).token.accessToken, 'token-1')
 })
 
 test('a token file written for another auth config is ignored with a warning', async (t) => {
@@ -156,14 +161,15 @@ test('with stateKey the file is a JWE that restores with the same key and is ign
   await get(first, '/api/a')
   await first.close()
 
-  const text = readFileSync(join(dir, 'api.token.json'), 'utf8').trim()
+  const file = tokenFile(dir, 'api')
+  const text = readFileSync(file, 'utf8').trim()
   const parts = text.split('.')
   assert.equal(parts.length, 5, 'JWE compact serialization')
   // dir + A256GCM: no encrypted key, a 96-bit IV and a 128-bit tag.
   assert.deepEqual(decodeProtectedHeader(text), { alg: 'dir', enc: 'A256GCM' })
   assert.equal(parts[1], '')
   for (const plain of ['token-1', CLIENT_SECRET, 'accessToken', 'test-client']) assert.ok(!text.includes(plain), `"${plain}" in the encrypted file`)
-  assert.equal(statSync(join(dir, 'api.token.json')).mode & 0o777, 0o600)
+  assert.equal(statSync(file).mode & 0o777, 0o600)
 
   const second = await startProxy(t, { stateDir: dir, stateKey: 'state-key-one-0123456789', routes })
   await get(second, '/api/b')

@@ -1,13 +1,13 @@
 /* eslint-disable no-template-curly-in-string -- config secret references are literal "${...}" text */
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { test, type TestContext } from 'node:test'
 import type { TokenBroker } from '../src/auth/broker.js'
 import { parseConfig } from '../src/config/load.js'
 import { ConfigError } from '../src/errors.js'
 import { tempDir } from './cli-helpers.js'
 import { clientCredentialsRoute, recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
+import { tokenFile, tokenFiles } from './state-files.js'
 import { call, ManualClock, tokenOf, waitFor } from './token-lifecycle-helpers.js'
 
 const SECOND = 1000
@@ -47,7 +47,7 @@ for (const [what, bad] of UNSENDABLE) {
     assert.match(res.json.error.message, /cannot be sent in an HTTP header/)
     assert.equal(s.upstream.requests.length, 0, 'nothing reached the upstream')
     assert.equal(s.broker.status().token, undefined, 'not cached')
-    assert.equal(existsSync(join(dir, 'api.token.json')), false, 'not stored')
+    assert.deepEqual(tokenFiles(dir, 'api'), [], 'not stored')
     assert.ok(!res.text.includes(CANARY), 'the token is not in the answer')
     assert.ok(!s.proxy.logs.text().includes(CANARY), 'the token is not in the logs')
 
@@ -101,7 +101,7 @@ test('a stored token that cannot be sent is ignored and a fresh one obtained', a
   assert.equal((await call(`${first.url}/api/x`)).status, 200)
   await first.close()
   // A tampered file: the same route and auth config, a token with a header after it.
-  const file = join(dir, 'api.token.json')
+  const file = tokenFile(dir, 'api')
   const stored = JSON.parse(readFileSync(file, 'utf8'))
   stored.token.accessToken = `${CANARY}\r\nX-Injected: yes`
   writeFileSync(file, JSON.stringify(stored), { mode: 0o600 })

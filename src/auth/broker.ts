@@ -149,7 +149,8 @@ export class TokenBroker {
     try {
       stored = await this.#store.load(this.name)
     } catch (err) {
-      // The store unreachable at start: serve anyway, obtaining tokens alone (SPEC "Shared tokens").
+      // The store unreachable, or unusable (a state dir opened up to other users): serve anyway,
+      // obtaining tokens alone (SPEC "Shared tokens").
       this.#storeFailed(err, 'could not read the stored token')
       return
     }

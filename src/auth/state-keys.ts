@@ -1,8 +1,9 @@
 import { createHmac, hkdf, pbkdf2, randomBytes } from 'node:crypto'
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { link, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { compactDecrypt, CompactEncrypt } from 'jose'
+import { openStateDir, readStateFile } from './state-dir.js'
 
 /** The state dir's own random secret, created on first use. */
 export const DIR_SECRET_FILE = '.key'
@@ -101,16 +102,19 @@ function canonicalJson (value: unknown): string {
  * `<dir>/.key`: 32 random bytes, mode 0600. Written to a temporary file and
  * hard-linked into place, which fails if the name exists (like O_EXCL) and
  * never shows a half-written file, so processes starting together agree on
- * one secret.
+ * one secret. The dir is checked first (see openStateDir): a secret read
+ * from, or written to, a folder others can change would be theirs to choose
+ * or replace.
  */
 async function dirSecret (dir: string): Promise<Buffer> {
+  await openStateDir(dir)
   const file = join(dir, DIR_SECRET_FILE)
-  let secret = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+  const read = (): Promise<Buffer> => readStateFile(file).then((found) => found.data)
+  let secret = await read().catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined
     throw err
   })
   if (secret === undefined) {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
     const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
     try {
       await writeFile(temp, randomBytes(DIR_SECRET_BYTES), { mode: 0o600, flag: 'wx' })
@@ -121,7 +125,7 @@ async function dirSecret (dir: string): Promise<Buffer> {
     } finally {
       await rm(temp, { force: true })
     }
-    secret = await readFile(file)
+    secret = await read()
   }
   if (secret.length !== DIR_SECRET_BYTES) throw new Error(`${file} is not ${DIR_SECRET_BYTES} bytes`)
   return secret

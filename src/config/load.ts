@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { LineCounter, parse as parseYaml, YAMLError } from 'yaml'
 import type { z } from 'zod'
@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js'
 import { netographyBase } from '../auth/schemes/netosecret.js'
 import { configSchema, type Config, type RouteConfig, type StoreConfig } from './schema.js'
 import { resolveSecrets } from './secrets.js'
+import { stateDirIssue } from './state-dir-check.js'
 
 export const DEFAULT_CONFIG_PATH = './config/bearer-proxy.yaml'
 
@@ -81,32 +82,6 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
     upstream: route.upstream ?? (route.auth.type === 'netography' ? netographyBase(route.auth.netosecret) : '')
   }))
   return { ...rest, store, routes: list }
-}
-
-/**
- * Why a folder cannot hold tokens, or undefined. Tokens there are trusted
- * when read back and written through its entries, so nobody but this user
- * may change it: not other users through the mode bits, nor another owner
- * (who could chmod it). A missing folder is fine: the store creates it 0700.
- */
-export function stateDirIssue (dir: string): string | undefined {
-  // Windows has neither these mode bits nor uids; its ACLs are left to the user.
-  if (process.platform === 'win32') return undefined
-  let stat
-  try {
-    stat = statSync(dir)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    return code === 'ENOENT' ? undefined : `cannot inspect ${dir} (${code ?? 'error'})`
-  }
-  if (!stat.isDirectory()) return `${dir} is not a directory`
-  const uid = process.getuid?.()
-  if (uid !== undefined && stat.uid !== uid) return `${dir} belongs to another user (uid ${stat.uid}, not ${uid}); use a folder of your own, mode 0700`
-  if ((stat.mode & 0o022) !== 0) {
-    const mode = (stat.mode & 0o7777).toString(8).padStart(4, '0')
-    return `${dir} may be written by other users (mode ${mode}); make it 0700: chmod 700 ${dir}`
-  }
-  return undefined
 }
 
 function formatIssues (issues: z.core.$ZodIssue[]): string[] {
