@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { detectLoader, type Loader } from './load.js'
 
-export const SCENARIOS = ['small', '1mib-down', '1mib-up', 'rollover', 'cold-burst', 'long-stream'] as const
+export const SCENARIOS = ['small', '1mib-down', '1mib-up', 'rollover', 'replicas', 'cold-burst', 'long-stream'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 export const THROUGHPUT: readonly ScenarioName[] = ['small', '1mib-down', '1mib-up']
 
@@ -22,6 +22,8 @@ export interface BenchOptions {
   settleS: number
   connections: number
   rollover: { durationS: number, tokenLifetimeS: number, refreshAhead: number }
+  /** bearer-proxy processes sharing one Redis in the replicas scenario (rollover's tokens and duration). */
+  replicas: number
   burst: number
   longStreamBytes: number
   /** The whole run is aborted past this. */
@@ -67,6 +69,7 @@ export function parseOptions (argv: string[]): BenchOptions {
     settleS: quick ? 1 : 6,
     connections: 50,
     rollover: { durationS: quick ? 6 : 20, tokenLifetimeS: 2, refreshAhead: 0.8 },
+    replicas: 5,
     burst: 1000,
     longStreamBytes: (quick ? 256 : 1024) * 1024 * 1024,
     limitS: quick ? 180 : 900

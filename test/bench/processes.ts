@@ -191,6 +191,27 @@ export async function spawnBearerProxy (configFile: string, port: number): Promi
   return spawned
 }
 
+/** Whether `redis-server` is on PATH. */
+export function haveRedisServer (): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error === undefined
+}
+
+/**
+ * A redis-server on 127.0.0.1 at a port that was free a moment ago (it
+ * cannot take port 0), keeping nothing (no RDB, no AOF), with the load
+ * generator's cores when pinned; tracked like every child, so `stop()` or the
+ * exit handler ends it by its PID. Ready when the port accepts connections:
+ * with nothing to load from disk it answers from then on.
+ */
+export async function spawnRedis (): Promise<Spawned & { url: string }> {
+  const port = await freePort()
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning']
+  const [command, commandArgs] = pinning === undefined ? ['redis-server', args] : ['taskset', ['-c', pinning.other, 'redis-server', ...args]]
+  const spawned = track('redis-server', spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'] }))
+  await beforeExit(spawned, waitForPort(port), 10_000)
+  return { ...spawned, url: `redis://127.0.0.1:${port}/0` }
+}
+
 async function waitForPort (port: number): Promise<void> {
   for (;;) {
     const connected = await new Promise<boolean>((resolve) => {

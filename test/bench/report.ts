@@ -1,6 +1,7 @@
 /** Text tables of the bench and its targets. */
 import type { ColdBurstResult } from './scenarios/cold-burst.js'
 import type { LongStreamResult, StreamFigures } from './scenarios/long-stream.js'
+import type { ReplicasResult } from './scenarios/replicas.js'
 import type { RolloverResult } from './scenarios/rollover.js'
 import type { ThroughputResult } from './scenarios/throughput.js'
 import type { ScenarioName } from './options.js'
@@ -9,6 +10,7 @@ import { VARIANTS } from './variants.js'
 export interface Results {
   throughput: Partial<Record<ScenarioName, ThroughputResult>>
   rollover?: RolloverResult
+  replicas?: ReplicasResult
   coldBurst?: ColdBurstResult
   longStream?: LongStreamResult
 }
@@ -63,6 +65,27 @@ export function rolloverTable (r: RolloverResult, steadyP99: number | undefined)
       ['p99 ms', fixed(r.p99)],
       ['steady-state p99 ms (small GET scenario)', steadyP99 === undefined ? 'n/a' : fixed(steadyP99)],
       ['p99 / steady-state p99', steadyP99 === undefined ? 'n/a' : ratio(r.p99 / steadyP99)]
+    ])
+  ].join('\n')
+}
+
+export function replicasTable (r: ReplicasResult): string {
+  const { replicas: many, single: one } = r
+  const row = (figure: string, value: (f: typeof many) => string): string[] => [figure, value(many), value(one)]
+  return [
+    `replicas on one Redis: ${many.processes} bearer-proxies sharing a Redis token store, ${r.connections / many.processes} connections each, vs one with all ${r.connections}; tokens living ${r.tokenLifetimeS} s (refreshAhead ${r.refreshAhead}, minValidity ${r.minValidity}), ${r.settleS} s of small GETs to settle, then ${r.durationS} s measured`,
+    table(['figure', `${many.processes} replicas`, '1 process'], [
+      row('token requests', (f) => String(f.tokenRequests)),
+      row('allowed (one per rollover in the elapsed s, + 1)', (f) => `${f.allowed} in ${fixed(f.elapsedS)} s`),
+      row('token requests / (elapsed / (lifetime × refreshAhead))', (f) => fixed(f.perRollover, 2)),
+      row('non-2xx answers', (f) => String(f.non2xx)),
+      row('errors', (f) => String(f.errors)),
+      row('401s from the upstream (expired token sent)', (f) => String(f.upstreamRefused)),
+      row('non-2xx answers or errors while settling', (f) => String(f.settlingBad)),
+      row('req/s (all processes)', (f) => String(Math.round(f.rps))),
+      row('p50 ms (median over processes)', (f) => fixed(f.p50)),
+      row('p99 ms (highest over processes)', (f) => fixed(f.p99)),
+      [`p99 ${many.processes} replicas / 1 process`, ratio(r.p99Ratio), '']
     ])
   ].join('\n')
 }
@@ -122,6 +145,11 @@ export function targets (results: Results, longStreamMiB: number): Target[] {
     const r = results.rollover
     out.push({ target: 'rollover: 0 non-2xx', measured: `${r.non2xx} non-2xx, ${r.errors} errors`, pass: r.non2xx === 0 && r.errors === 0 })
     out.push({ target: 'rollover: ≤ 1 token request per rollover + 1', measured: `${r.tokenRequests} (allowed ${r.allowed})`, pass: r.tokenRequests <= r.allowed })
+  }
+  if (results.replicas !== undefined) {
+    const r = results.replicas.replicas
+    out.push({ target: `replicas: ${r.processes} processes, 0 non-2xx`, measured: `${r.non2xx} non-2xx, ${r.errors} errors`, pass: r.non2xx === 0 && r.errors === 0 })
+    out.push({ target: `replicas: ${r.processes} processes, ≤ 1 token request per rollover + 1`, measured: `${r.tokenRequests} (allowed ${r.allowed}; ${fixed(r.perRollover, 2)} per rollover)`, pass: r.tokenRequests <= r.allowed })
   }
   if (results.coldBurst !== undefined) {
     const c = results.coldBurst

@@ -10,10 +10,11 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseOptions, THROUGHPUT, type BenchOptions } from './options.js'
-import { installCleanup, killAll, pinProcesses, prepareServers, ROOT, run, stop, watchdog } from './processes.js'
-import { coldBurstTable, longStreamTable, rolloverTable, targets, targetsTable, throughputTable, type Results } from './report.js'
+import { haveRedisServer, installCleanup, killAll, pinProcesses, prepareServers, ROOT, run, stop, watchdog } from './processes.js'
+import { coldBurstTable, longStreamTable, replicasTable, rolloverTable, targets, targetsTable, throughputTable, type Results } from './report.js'
 import { runColdBurst } from './scenarios/cold-burst.js'
 import { runLongStream } from './scenarios/long-stream.js'
+import { runReplicas } from './scenarios/replicas.js'
 import { runRollover } from './scenarios/rollover.js'
 import { runThroughput } from './scenarios/throughput.js'
 import { startEnv, startVariants, stopVariants, verify, type Env } from './variants.js'
@@ -95,6 +96,15 @@ async function main (): Promise<void> {
       progress(`rollover: ${options.rollover.durationS} s of load`)
       results.rollover = await runRollover(env, options)
       print(rolloverTable(results.rollover, results.throughput.small?.variants['bearer-proxy']?.p99))
+      print()
+    }
+    if (options.scenarios.has('replicas')) {
+      if (haveRedisServer()) {
+        results.replicas = await runReplicas(env, options, progress)
+        print(replicasTable(results.replicas))
+      } else {
+        print('replicas on one Redis: skipped, redis-server is not installed (apt-get install redis-server)')
+      }
       print()
     }
     if (options.scenarios.has('cold-burst')) {

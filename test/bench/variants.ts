@@ -55,13 +55,17 @@ export async function counts (env: Env): Promise<Counts> {
   return await getJson<Counts>(`${env.upstreamUrl}/_count`)
 }
 
+/** Where a bearer-proxy keeps its tokens: its own memory (the default), or a Redis shared with other processes. */
+export interface RedisStore { type: 'redis', url: string, keyPrefix: string }
+
 /** A fresh bearer-proxy process: one client_credentials route `/bp`, admin off, default log level. */
-export async function startBearerProxy (env: Env, tokens: { ttl: number, refreshAhead: number, minValidity?: number }): Promise<Variant> {
+export async function startBearerProxy (env: Env, tokens: { ttl: number, refreshAhead: number, minValidity?: number }, store?: RedisStore): Promise<Variant> {
   const port = await freePort()
   const file = join(tempDir(), 'bearer-proxy.json')
   writeFileSync(file, JSON.stringify({
     listen: { host: '127.0.0.1', port },
     admin: false,
+    ...(store === undefined ? {} : { store }),
     tokens: { refreshAhead: tokens.refreshAhead, ...(tokens.minValidity === undefined ? {} : { minValidity: tokens.minValidity }) },
     routes: {
       bench: {
