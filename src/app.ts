@@ -1,17 +1,15 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { METHODS, type ServerOptions } from 'node:http'
-import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { Metrics } from './admin/metrics.js'
-import { TokenBroker, type Scheduler } from './auth/broker.js'
-import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
-import { RedisConnection, RedisTokenStore, type RedisLease } from './auth/redis-token-store.js'
-import { RequestBudgets } from './auth/request-budget.js'
-import { createScheme } from './auth/schemes/index.js'
-import type { StoreHealth, TokenStore } from './auth/token-store.js'
+import type { TokenBroker } from './auth/broker.js'
+import type { RedisLease } from './auth/redis-token-store.js'
+import type { RequestBudgets } from './auth/request-budget.js'
+import type { StoreHealth } from './auth/token-store.js'
+import { brokerFingerprint, createBrokers, type BuildBrokerOptions } from './brokers.js'
 import { cleartextUrls } from './config/cleartext.js'
-import { addressText, type Config, type RouteConfig } from './config/schema.js'
-import { BadRequestError, ConfigError, RouteNotFoundError } from './errors.js'
+import { addressText, type Config } from './config/schema.js'
+import { BadRequestError, RouteNotFoundError } from './errors.js'
 import { sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
@@ -24,13 +22,7 @@ const HEADERS_TIMEOUT_MS = 10_000
 /** The methods whose bodies fastify parses by default (QUERY where this Node's parser knows it). */
 const FASTIFY_BODY_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY'].filter((m) => METHODS.includes(m))
 
-export interface AppOptions {
-  logger: Logger
-  store?: TokenStore
-  /** Wall clock for the brokers (tests). */
-  now?: () => number
-  /** Renewal timers for the brokers (tests, with `now`). */
-  timers?: Scheduler
+export interface AppOptions extends BuildBrokerOptions {
   /** Shared across reloads, so counters survive them. */
   metrics?: Metrics
   /** The app this one replaces: routes whose auth is unchanged keep its brokers and tokens. */
@@ -85,72 +77,6 @@ export function serverSettings (): ServerOptions {
     // A request without Host gets the proxy's own HOST_NOT_ALLOWED JSON, not Node's bare 400.
     requireHostHeader: false
   }
-}
-
-export function brokerFingerprint (config: Config, route: RouteConfig): string {
-  // The store (its dir or URL, and key) is part of it: a kept broker keeps the store it was built with.
-  return authFingerprint({ auth: route.auth, tokens: config.tokens, store: config.store ?? null, stateKey: config.stateKey ?? null })
-}
-
-/**
- * The config's store. A Redis store uses one connection per process: the
- * previous app's, when a reload leaves the store's URL and prefix as they were.
- */
-function createStore (config: Config, options: AppOptions, metrics?: Metrics): { store: TokenStore | undefined, redis: RedisLease | undefined } {
-  if (options.store !== undefined || config.store === undefined) return { store: options.store, redis: undefined }
-  const settings = new Map<string, unknown>(config.routes.map((r) => [r.name, r.auth]))
-  if (config.store.type === 'file') {
-    return { store: new FileTokenStore({ dir: config.store.dir, key: config.stateKey, logger: options.logger, settings }), redis: undefined }
-  }
-  const previous = options.previous?.redis?.connection
-  const connection = previous?.serves(config.store) === true
-    ? previous
-    : new RedisConnection({ store: config.store, logger: options.logger, ...(metrics === undefined ? {} : { onError: (operation) => metrics.storeError(operation) }) })
-  const redis = connection.acquire()
-  return { store: new RedisTokenStore({ connection, settings, key: config.stateKey, logger: options.logger }), redis }
-}
-
-/**
- * One broker per route; scheme problems found here (unreadable keys) are
- * config errors. `redis`, when the store is Redis, is this caller's use of
- * the connection: release it when done with the brokers.
- */
-export function createBrokers (config: Config, options: AppOptions, metrics?: Metrics): { brokers: Map<string, TokenBroker>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined } {
-  const { store, redis } = createStore(config, options, metrics)
-  // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
-  const previousBudgets = options.previous?.budgets
-  const budgets = previousBudgets?.limit === config.tokens.maxRequestsPerMinute ? previousBudgets : new RequestBudgets(config.tokens.maxRequestsPerMinute)
-  const brokers = new Map<string, TokenBroker>()
-  const issues: string[] = []
-  for (const route of config.routes) {
-    const kept = options.previous?.fingerprints.get(route.name) === brokerFingerprint(config, route) ? options.previous?.brokers.get(route.name) : undefined
-    if (kept !== undefined) {
-      brokers.set(route.name, kept)
-      continue
-    }
-    try {
-      const scheme = createScheme(route.auth, `routes.${route.name}.auth`)
-      brokers.set(route.name, new TokenBroker({
-        name: route.name,
-        scheme,
-        settings: config.tokens,
-        logger: options.logger.child({ route: route.name }),
-        ...(scheme.endpoint === undefined ? {} : { budget: budgets.for(scheme.endpoint) }),
-        ...('timeout' in route.auth ? { tokenTimeoutMs: route.auth.timeout } : {}),
-        ...(store === undefined ? {} : { store }),
-        ...(options.now === undefined ? {} : { now: options.now }),
-        ...(options.timers === undefined ? {} : { timers: options.timers }),
-        ...(metrics === undefined ? {} : { onTokenRequest: (outcome) => metrics.tokenRequest(route.name, outcome) })
-      }))
-    } catch (err) {
-      issues.push((err as Error).message)
-    }
-  }
-  if (issues.length > 0) {
-    redis?.release().catch(() => {})
-    throw new ConfigError(issues)
-  }
-  return { brokers, budgets, store, redis }
 }
 
 /** Builds the proxy (routes, error handling, request log) without listening. */

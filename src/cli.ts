@@ -2,15 +2,12 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
-import { createBrokers } from './app.js'
 import { secondsLeft, type TokenBroker } from './auth/broker.js'
 import { configPath, loadConfigFile } from './config/load.js'
 import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
-import { demoInstructions, startDemoServers } from './demo.js'
 import { ConfigError } from './errors.js'
-import { createLogger } from './logger.js'
-import { closeOnSignals, localUrl, startServer, type RunningServer } from './server.js'
-import { AdminUnreachableError, anyFailing, fetchRoutes, statusTable } from './status.js'
+import { createBrokers } from './brokers.js'
+import type { RunningServer } from './server.js'
 
 const USAGE = `Usage:
   bearer-proxy [serve] [-c FILE] [--host H] [--port N] [--admin-host H] [--admin-port N]
@@ -138,11 +135,22 @@ interface ServeFlags {
   pretty?: boolean | undefined
 }
 
+/**
+ * The HTTP server, the demo, the status client and the pretty logger are
+ * loaded only by the commands that use them: `token` and `check`, which
+ * scripts call in loops, start without fastify, undici's proxy path,
+ * prom-client or pino-pretty.
+ */
+async function serverModules (): Promise<[typeof import('./logger.js'), typeof import('./server.js')]> {
+  return Promise.all([import('./logger.js'), import('./server.js')])
+}
+
 async function serve (file: string, flags: ServeFlags, io: Output): Promise<number> {
   const config = withFlags(loadConfigFile(file), flags)
+  const [{ createLogger }, { closeOnSignals, localUrl, startServer }] = await serverModules()
   const logger = createLogger({ level: flags.level, pretty: flags.pretty })
   const server = await startServer(config, logger)
-  if (process.stderr.isTTY) io.err(banner(server, config))
+  if (process.stderr.isTTY) io.err(banner(server, config, localUrl))
   // SIGHUP reloads the file; a config that does not validate is refused and the running one kept.
   process.on('SIGHUP', () => {
     let next: Config
@@ -177,7 +185,7 @@ function withFlags (config: Config, flags: Pick<ServeFlags, 'host' | 'port' | 'a
 }
 
 /** The start-up summary for a person at a terminal (logs stay JSON on stdout). */
-function banner (server: RunningServer, config: Config): string {
+function banner (server: RunningServer, config: Config, localUrl: (base: string, prefix: string) => string): string {
   const { url, adminUrl, socket, adminSocket } = server
   const width = Math.max(...config.routes.map((r) => localUrl(url, r.prefix).length))
   const admin = adminUrl === undefined ? '' : ` (admin ${adminSocket === undefined ? adminUrl : `unix socket ${adminSocket}`})`
@@ -228,6 +236,7 @@ async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, i
 /** The running proxy's route table, from its admin port (as the config names it); no token is ever asked for. */
 async function status (config: Config, io: Output, json: boolean): Promise<number> {
   if (config.admin === false) throw new UsageError('status reads the running proxy\'s admin port, but the config turns it off (admin: false)', { showUsage: false })
+  const { AdminUnreachableError, anyFailing, fetchRoutes, statusTable } = await import('./status.js')
   let routes
   try {
     routes = await fetchRoutes(config.admin)
@@ -260,6 +269,7 @@ async function printToken (config: Config, name: string, io: Output): Promise<nu
 }
 
 async function demo (flags: ServeFlags, io: Output): Promise<number> {
+  const [[{ createLogger }, { closeOnSignals, startServer }], { demoInstructions, startDemoServers }] = await Promise.all([serverModules(), import('./demo.js')])
   const servers = await startDemoServers({ host: '127.0.0.1', port: flags.port ?? 8080 })
   const logger = createLogger({ level: flags.level, pretty: flags.pretty })
   let server

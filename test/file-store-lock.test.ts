@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync,
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { pino } from 'pino'
-import { createBrokers } from '../src/app.js'
+import { createBrokers } from '../src/brokers.js'
 import { acquireFileLock } from '../src/auth/file-lock.js'
 import { FileTokenStore } from '../src/auth/file-token-store.js'
 import { parseConfig } from '../src/config/load.js'

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino'
+import { TokenBroker, type BrokerOptions, type Scheduler } from './auth/broker.js'
+import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
+import { RedisConnection, RedisTokenStore, type RedisLease, type StoreOperation } from './auth/redis-token-store.js'
+import { RequestBudgets } from './auth/request-budget.js'
+import { createScheme } from './auth/schemes/index.js'
+import type { TokenStore } from './auth/token-store.js'
+import type { Config, RouteConfig } from './config/schema.js'
+import { ConfigError } from './errors.js'
+
+/**
+ * Brokers and their store, built from a validated config: what `serve`
+ * wraps in the HTTP app, and all that `token` and `check` need, so they load
+ * no HTTP server, proxy or metrics code.
+ */
+
+export interface BuildBrokerOptions {
+  logger: Logger
+  store?: TokenStore
+  /** Wall clock for the brokers (tests). */
+  now?: () => number
+  /** Renewal timers for the brokers (tests, with `now`). */
+  timers?: Scheduler
+}
+
+/** Where token and store events are counted (the admin port's metrics). */
+export interface BrokerTelemetry {
+  tokenRequest: (route: string, outcome: Parameters<NonNullable<BrokerOptions['onTokenRequest']>>[0]) => void
+  storeError: (operation: StoreOperation) => void
+}
+
+/** What a config being replaced hands on: unchanged routes keep their brokers, budgets and Redis connection. */
+export interface PreviousBrokers {
+  brokers: Map<string, TokenBroker>
+  fingerprints: Map<string, string>
+  budgets: RequestBudgets
+  redis: RedisLease | undefined
+}
+
+export function brokerFingerprint (config: Config, route: RouteConfig): string {
+  // The store (its dir or URL, and key) is part of it: a kept broker keeps the store it was built with.
+  return authFingerprint({ auth: route.auth, tokens: config.tokens, store: config.store ?? null, stateKey: config.stateKey ?? null })
+}
+
+/**
+ * The config's store. A Redis store uses one connection per process: the
+ * previous app's, when a reload leaves the store's URL and prefix as they were.
+ */
+function createStore (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): { store: TokenStore | undefined, redis: RedisLease | undefined } {
+  if (options.store !== undefined || config.store === undefined) return { store: options.store, redis: undefined }
+  const settings = new Map<string, unknown>(config.routes.map((r) => [r.name, r.auth]))
+  if (config.store.type === 'file') {
+    return { store: new FileTokenStore({ dir: config.store.dir, key: config.stateKey, logger: options.logger, settings }), redis: undefined }
+  }
+  const previous = options.previous?.redis?.connection
+  const connection = previous?.serves(config.store) === true
+    ? previous
+    : new RedisConnection({ store: config.store, logger: options.logger, ...(metrics === undefined ? {} : { onError: (operation) => metrics.storeError(operation) }) })
+  const redis = connection.acquire()
+  return { store: new RedisTokenStore({ connection, settings, key: config.stateKey, logger: options.logger }), redis }
+}
+
+/**
+ * One broker per route; scheme problems found here (unreadable keys) are
+ * config errors. `redis`, when the store is Redis, is this caller's use of
+ * the connection: release it when done with the brokers.
+ */
+export function createBrokers (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): { brokers: Map<string, TokenBroker>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined } {
+  const { store, redis } = createStore(config, options, metrics)
+  // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
+  const previousBudgets = options.previous?.budgets
+  const budgets = previousBudgets?.limit === config.tokens.maxRequestsPerMinute ? previousBudgets : new RequestBudgets(config.tokens.maxRequestsPerMinute)
+  const brokers = new Map<string, TokenBroker>()
+  const issues: string[] = []
+  for (const route of config.routes) {
+    const kept = options.previous?.fingerprints.get(route.name) === brokerFingerprint(config, route) ? options.previous?.brokers.get(route.name) : undefined
+    if (kept !== undefined) {
+      brokers.set(route.name, kept)
+      continue
+    }
+    try {
+      const scheme = createScheme(route.auth, `routes.${route.name}.auth`)
+      brokers.set(route.name, new TokenBroker({
+        name: route.name,
+        scheme,
+        settings: config.tokens,
+        logger: options.logger.child({ route: route.name }),
+        ...(scheme.endpoint === undefined ? {} : { budget: budgets.for(scheme.endpoint) }),
+        ...('timeout' in route.auth ? { tokenTimeoutMs: route.auth.timeout } : {}),
+        ...(store === undefined ? {} : { store }),
+        ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.timers === undefined ? {} : { timers: options.timers }),
+        ...(metrics === undefined ? {} : { onTokenRequest: (outcome) => metrics.tokenRequest(route.name, outcome) })
+      }))
+    } catch (err) {
+      issues.push((err as Error).message)
+    }
+  }
+  if (issues.length > 0) {
+    redis?.release().catch(() => {})
+    throw new ConfigError(issues)
+  }
+  return { brokers, budgets, store, redis }
+}
