@@ -12,6 +12,7 @@ import { tempDir } from './cli-helpers.js'
 import { sendJson, tokenServer } from './helpers.js'
 import type { ContenderData, Round } from './lock-contender.js'
 import { settingsTag } from './state-files.js'
+import { assertOneHolderAtATime } from './lock-helpers.js'
 
 const SETTINGS = { type: 'static' }
 /** A lease no test outlives. */
@@ -58,21 +59,7 @@ test('the lock file is exclusive: while one store holds it, another cannot take 
 
 test('contenders from two stores never hold the lock at the same time', async (t) => {
   const [a, b] = stores(tempDir(t))
-  let inside = 0
-  let most = 0
-  let entered = 0
-  await Promise.all(Array.from({ length: 16 }, async (_, i) => {
-    const lock = await (i % 2 === 0 ? a : b).lock('api', { leaseMs: 60_000, waitMs: 20_000 })
-    assert.ok(lock !== undefined, `contender ${i} got the lock`)
-    inside++
-    entered++
-    most = Math.max(most, inside)
-    await sleep(5)
-    inside--
-    await lock.release()
-  }))
-  assert.equal(entered, 16)
-  assert.equal(most, 1)
+  await assertOneHolderAtATime(a, b)
 })
 
 test('a lock whose holder is gone is taken over once its lease has passed, not before', async (t) => {

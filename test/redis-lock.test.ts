@@ -10,6 +10,7 @@ import { CLI, tempDir } from './cli-helpers.js'
 import { recordingUpstream, sendJson, startProxy, tokenServer } from './helpers.js'
 import { allKeys, startRedis, type TestRedis } from './redis-helpers.js'
 import { call, waitFor } from './token-lifecycle-helpers.js'
+import { assertOneHolderAtATime } from './lock-helpers.js'
 
 const PREFIX = 'bp-lock:'
 /** A lease no test outlives. */
@@ -48,21 +49,7 @@ test('the lock is exclusive: one holder at a time across clients, its key under 
   await other.release()
   assert.deepEqual((await allKeys(redis.raw)).filter((k) => k.endsWith(':lock')), [], 'no lock left behind')
 
-  let inside = 0
-  let most = 0
-  let entered = 0
-  await Promise.all(Array.from({ length: 16 }, async (_, i) => {
-    const lock = await (i % 2 === 0 ? a : b).lock('api', { leaseMs: 60_000, waitMs: 20_000 })
-    assert.ok(lock !== undefined, `contender ${i} got the lock`)
-    inside++
-    entered++
-    most = Math.max(most, inside)
-    await sleep(5)
-    inside--
-    await lock.release()
-  }))
-  assert.equal(entered, 16)
-  assert.equal(most, 1)
+  await assertOneHolderAtATime(a, b)
 })
 
 test('only the owner releases (compare-and-delete in Lua): a holder that overran its lease leaves its successor\'s lock alone', async (t) => {
