@@ -83,7 +83,7 @@ export function serverSettings (): ServerOptions {
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
   let brokers = new Map<string, TokenBroker>()
   const metrics = options.metrics ?? new Metrics(() => brokers.values(), options.now)
-  const created = createBrokers(config, options, metrics)
+  const created = await createBrokers(config, options, metrics)
   brokers = created.brokers
   const kept = new Set(options.previous?.brokers.values())
   try {

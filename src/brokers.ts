@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { TokenBroker, type BrokerOptions, type Scheduler } from './auth/broker.js'
 import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
-import { RedisConnection, RedisTokenStore, type RedisLease, type StoreOperation } from './auth/redis-token-store.js'
+import type { RedisLease, StoreOperation } from './auth/redis-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
 import { createScheme } from './auth/schemes/index.js'
 import type { TokenStore } from './auth/token-store.js'
@@ -46,12 +46,14 @@ export function brokerFingerprint (config: Config, route: RouteConfig): string {
  * The config's store. A Redis store uses one connection per process: the
  * previous app's, when a reload leaves the store's URL and prefix as they were.
  */
-function createStore (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): { store: TokenStore | undefined, redis: RedisLease | undefined } {
+async function createStore (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): Promise<{ store: TokenStore | undefined, redis: RedisLease | undefined }> {
   if (options.store !== undefined || config.store === undefined) return { store: options.store, redis: undefined }
   const settings = new Map<string, unknown>(config.routes.map((r) => [r.name, r.auth]))
   if (config.store.type === 'file') {
     return { store: new FileTokenStore({ dir: config.store.dir, key: config.stateKey, logger: options.logger, settings }), redis: undefined }
   }
+  // ioredis is loaded only for a Redis store: `token` on a file or memory store starts without it.
+  const { RedisConnection, RedisTokenStore } = await import('./auth/redis-token-store.js')
   const previous = options.previous?.redis?.connection
   const connection = previous?.serves(config.store) === true
     ? previous
@@ -65,8 +67,8 @@ function createStore (config: Config, options: BuildBrokerOptions & { previous?:
  * config errors. `redis`, when the store is Redis, is this caller's use of
  * the connection: release it when done with the brokers.
  */
-export function createBrokers (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): { brokers: Map<string, TokenBroker>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined } {
-  const { store, redis } = createStore(config, options, metrics)
+export async function createBrokers (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): Promise<{ brokers: Map<string, TokenBroker>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined }> {
+  const { store, redis } = await createStore(config, options, metrics)
   // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
   const previousBudgets = options.previous?.budgets
   const budgets = previousBudgets?.limit === config.tokens.maxRequestsPerMinute ? previousBudgets : new RequestBudgets(config.tokens.maxRequestsPerMinute)

@@ -228,7 +228,7 @@ test('brokers of several processes racing past a lock left by a dead holder pres
     deadHolder(join(dir, `api.${await settingsTag(dir, config.routes[0]?.auth)}.token.lock`))
 
     // Each with its own store on the dir, as separate processes have.
-    const brokers = Array.from({ length: BROKERS }, () => createBrokers(config, { logger }).brokers.get('api'))
+    const brokers = await Promise.all(Array.from({ length: BROKERS }, async () => (await createBrokers(config, { logger })).brokers.get('api')))
     try {
       await Promise.all(brokers.map((b) => b?.init()))
       const got = await Promise.all(brokers.map((b) => b?.tokenOnce().then((token) => token.accessToken, (err: unknown) => String(err))))
