@@ -23,6 +23,8 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const ARTIFACTS = join(ROOT, 'test-artifacts')
 /** Every wait in a page is bounded: a broken page fails the test instead of stalling it. */
 const WAIT_MS = 8000
+/** A whole test: a browser that stalls fails it instead of holding up the suite. */
+const TEST_MS = 60_000
 
 let browser: Browser
 before(async () => {
@@ -102,7 +104,7 @@ async function assertNoSecret (w: Watched, secrets: string[]): Promise<void> {
   for (const secret of secrets) assert.ok(!everything.includes(secret), `a secret or token reached the page: ${secret.slice(0, 20)}…`)
 }
 
-test('the page and its files: strict CSP, nosniff, no-store, no-referrer, nothing inline or external', async (t) => {
+test('the page and its files: strict CSP, nosniff, no-store, no-referrer, nothing inline or external', { timeout: TEST_MS }, async (t) => {
   const { adminUrl } = await setup(t)
   const sizes: Record<string, number> = {}
   for (const [path, type] of [['/', 'text/html'], ['/status.js', 'text/javascript'], ['/status.css', 'text/css']] as const) {
@@ -125,7 +127,7 @@ test('the page and its files: strict CSP, nosniff, no-store, no-referrer, nothin
   assert.ok(Object.values(sizes).reduce((a, b) => a + b, 0) < 20_000, `the page stays small: ${JSON.stringify(sizes)}`)
 })
 
-test('the page lists every route with its state, moves its countdown without a reload, shows a failing route\'s error, and no secret', async (t) => {
+test('the page lists every route with its state, moves its countdown without a reload, shows a failing route\'s error, and no secret', { timeout: TEST_MS }, async (t) => {
   const s = await setup(t)
   const w = await openPage(t, `${s.adminUrl}/`)
   const { page } = w
@@ -179,7 +181,7 @@ test('the page lists every route with its state, moves its countdown without a r
   await assertNoSecret(w, s.secrets())
 })
 
-test('"Renew now" makes exactly one token request and the page shows the new refresh time', async (t) => {
+test('"Renew now" makes exactly one token request and the page shows the new refresh time', { timeout: TEST_MS }, async (t) => {
   const s = await setup(t)
   const w = await openPage(t, `${s.adminUrl}/`)
   const { page } = w
@@ -206,7 +208,7 @@ test('"Renew now" makes exactly one token request and the page shows the new ref
   await assertNoSecret(w, s.secrets())
 })
 
-test('"Forget token" asks first, then the route goes cold; a failed renew shows the error in its row', async (t) => {
+test('"Forget token" asks first, then the route goes cold; a failed renew shows the error in its row', { timeout: TEST_MS }, async (t) => {
   const s = await setup(t)
   const w = await openPage(t, `${s.adminUrl}/`)
   const { page } = w
@@ -231,7 +233,7 @@ test('"Forget token" asks first, then the route goes cold; a failed renew shows 
   await assertNoSecret(w, s.secrets())
 })
 
-test('a page of another local origin can neither renew a token nor read /routes', async (t) => {
+test('a page of another local origin can neither renew a token nor read /routes', { timeout: TEST_MS }, async (t) => {
   const s = await setup(t)
   const other = await listen(t, (_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>another app</title>') })
   const w = await openPage(t, `${other.url}/`)
@@ -242,10 +244,10 @@ test('a page of another local origin can neither renew a token nor read /routes'
   const outcome = await w.page.evaluate(`(async (admin) => {
     const attempt = async (url, init) => {
       try {
-        const res = await fetch(url, init)
+        const res = await fetch(url, { ...init, signal: AbortSignal.timeout(${WAIT_MS}) })
         return res.type === 'opaque' ? 'opaque' : 'read ' + res.status + ': ' + await res.text()
-      } catch {
-        return 'blocked'
+      } catch (err) {
+        return err && err.name === 'TimeoutError' ? 'no answer within ${WAIT_MS} ms' : 'blocked'
       }
     }
     return {
