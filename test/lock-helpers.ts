@@ -24,3 +24,26 @@ export async function assertOneHolderAtATime (a: TokenStore, b: TokenStore, rout
   assert.equal(entered, 16)
   assert.equal(most, 1, 'never two holders at once')
 }
+
+/**
+ * While `a` holds the route's lock, `b` gives up after its waitMs (and not a
+ * lease later); once `a` lets go during a longer wait, `b` takes it then.
+ */
+export async function assertBoundedWait (a: TokenStore, b: TokenStore, route = 'api'): Promise<void> {
+  const held = await a.lock(route, { leaseMs: 60_000, waitMs: 1000 })
+  assert.ok(held !== undefined)
+  const started = Date.now()
+  assert.equal(await b.lock(route, { leaseMs: 60_000, waitMs: 400 }), undefined)
+  const waited = Date.now() - started
+  assert.ok(waited >= 390, `waited ${waited} ms`)
+  // Generous: the machine may be busy, but not a lease (60 s) long.
+  assert.ok(waited < 5000, `waited ${waited} ms`)
+
+  // Released while b waits: b gets it then, without waiting out waitMs.
+  setTimeout(() => { held.release().catch(() => {}) }, 200)
+  const before = Date.now()
+  const next = await b.lock(route, { leaseMs: 60_000, waitMs: 20_000 })
+  assert.ok(next !== undefined)
+  assert.ok(Date.now() - before < 5000, `took ${Date.now() - before} ms after the release`)
+  await next.release()
+}
