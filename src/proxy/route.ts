@@ -19,6 +19,7 @@ import { watchExchange } from './exchange-watch.js'
 import { requestEnded } from './request-log.js'
 import { UpstreamExchange, type ExchangeRoute } from './upstream-exchange.js'
 import { websocketHandler, type WebsocketUpgrades } from './websocket.js'
+import { withToken } from './with-token.js'
 
 /** Per-request state of a proxied request. */
 export interface ProxyState {
@@ -92,7 +93,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     }
     reply.raw.once('close', onClose)
     request.raw.once('close', onClose)
-    withToken((token) => {
+    withToken(broker, (token) => {
       const state: ProxyState = { token, target: upstreamPath(upstream, request.url), replayed: false, socket }
       if (request.body instanceof ReplayableBody) state.body = request.body
       request.proxyState = state
@@ -136,19 +137,6 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
     if (request.body instanceof Readable) request.body.destroy()
     socket.destroy()
     requestEnded(request, reply, metrics)
-  }
-
-  /** Calls `use` with the broker's token: at once when it is cached, else once it arrives. */
-  function withToken (use: (token: TokenSet) => void, fail: (err: Error) => void): void {
-    let token: Promise<TokenSet> | TokenSet
-    try {
-      token = broker.token()
-    } catch (err) {
-      fail(err as Error)
-      return
-    }
-    if (token instanceof Promise) token.then(use, fail)
-    else use(token)
   }
 
   function forward (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {

@@ -13,6 +13,7 @@ import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
 import { requestEnded } from './request-log.js'
 import { pathOf, upstreamPath, upstreamTarget } from './upstream.js'
+import { withToken } from './with-token.js'
 
 /**
  * The largest websocket message relayed either way (ws's own default is 100 MiB).
@@ -423,19 +424,6 @@ function closeWith (ws: WebSocket, code: number, reason: Buffer | ''): void {
   } catch {
     ws.close(1011)
   }
-}
-
-/** Calls `use` with the broker's token: at once when it is cached, else once it arrives. */
-function withToken (broker: TokenBroker, use: (token: TokenSet) => void, fail: (err: FastifyError) => void): void {
-  let token: Promise<TokenSet> | TokenSet
-  try {
-    token = broker.token()
-  } catch (err) {
-    fail(err as FastifyError)
-    return
-  }
-  if (token instanceof Promise) token.then(use, fail)
-  else use(token)
 }
 
 /** The subprotocols the client offers, in its order. */
