@@ -5,6 +5,7 @@ import { Metrics } from './admin/metrics.js'
 import type { TokenBroker } from './auth/broker.js'
 import type { RedisLease } from './auth/redis-token-store.js'
 import type { RequestBudgets } from './auth/request-budget.js'
+import type { TokenFormat } from './auth/token-source.js'
 import type { StoreHealth } from './auth/token-store.js'
 import { brokerFingerprint, createBrokers, type BuildBrokerOptions } from './brokers.js'
 import { cleartextUrls } from './config/cleartext.js'
@@ -33,6 +34,8 @@ export interface ProxyApp {
   app: FastifyInstance
   config: Config
   brokers: Map<string, TokenBroker>
+  /** How each route's token is sent. */
+  formats: Map<string, TokenFormat>
   /** Per route, a hash of what its broker depends on (auth config, token settings). */
   fingerprints: Map<string, string>
   /** Token request budgets per endpoint, handed on to the next app at a reload. */
@@ -141,7 +144,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   for (const route of config.routes) {
     const dispatcher = createRouteDispatcher()
     dispatchers.push(dispatcher)
-    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, dispatcher, metrics, upgrades })
+    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, format: created.formats.get(route.name) as TokenFormat, dispatcher, metrics, upgrades })
   }
   // Closing waits for in-flight upstream requests (undici's close is graceful), unless forced:
   // past the shutdown grace, upstream requests still pending are cut.
@@ -154,6 +157,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     app,
     config,
     brokers,
+    formats: created.formats,
     fingerprints,
     budgets: created.budgets,
     metrics,

@@ -3,10 +3,11 @@ import { TokenBroker, type BrokerOptions, type Scheduler } from './auth/broker.j
 import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import type { RedisLease, StoreOperation } from './auth/redis-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
-import { createScheme } from './auth/schemes/index.js'
+import type { TokenFormat } from './auth/token-source.js'
 import type { TokenStore } from './auth/token-store.js'
 import type { Config, RouteConfig } from './config/schema.js'
 import { ConfigError } from './errors.js'
+import { createScheme } from './schemes/registry.js'
 
 /**
  * Brokers and their store, built from a validated config: what `serve`
@@ -32,6 +33,7 @@ export interface BrokerTelemetry {
 /** What a config being replaced hands on: unchanged routes keep their brokers, budgets and Redis connection. */
 export interface PreviousBrokers {
   brokers: Map<string, TokenBroker>
+  formats: Map<string, TokenFormat>
   fingerprints: Map<string, string>
   budgets: RequestBudgets
   redis: RedisLease | undefined
@@ -67,21 +69,26 @@ async function createStore (config: Config, options: BuildBrokerOptions & { prev
  * config errors. `redis`, when the store is Redis, is this caller's use of
  * the connection: release it when done with the brokers.
  */
-export async function createBrokers (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): Promise<{ brokers: Map<string, TokenBroker>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined }> {
+export async function createBrokers (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): Promise<{ brokers: Map<string, TokenBroker>, formats: Map<string, TokenFormat>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined }> {
   const { store, redis } = await createStore(config, options, metrics)
   // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
   const previousBudgets = options.previous?.budgets
   const budgets = previousBudgets?.limit === config.tokens.maxRequestsPerMinute ? previousBudgets : new RequestBudgets(config.tokens.maxRequestsPerMinute)
   const brokers = new Map<string, TokenBroker>()
+  const formats = new Map<string, TokenFormat>()
   const issues: string[] = []
   for (const route of config.routes) {
-    const kept = options.previous?.fingerprints.get(route.name) === brokerFingerprint(config, route) ? options.previous?.brokers.get(route.name) : undefined
-    if (kept !== undefined) {
+    const previous = options.previous?.fingerprints.get(route.name) === brokerFingerprint(config, route) ? options.previous : undefined
+    const kept = previous?.brokers.get(route.name)
+    const keptFormat = previous?.formats.get(route.name)
+    if (kept !== undefined && keptFormat !== undefined) {
       brokers.set(route.name, kept)
+      formats.set(route.name, keptFormat)
       continue
     }
     try {
-      const scheme = createScheme(route.auth, `routes.${route.name}.auth`)
+      const { source: scheme, format } = createScheme(route.auth, { where: `routes.${route.name}.auth`, referenced: route.referencedSecrets })
+      formats.set(route.name, format)
       brokers.set(route.name, new TokenBroker({
         name: route.name,
         scheme,
@@ -102,5 +109,5 @@ export async function createBrokers (config: Config, options: BuildBrokerOptions
     redis?.release().catch(() => {})
     throw new ConfigError(issues)
   }
-  return { brokers, budgets, store, redis }
+  return { brokers, formats, budgets, store, redis }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { TokenSettings } from '../config/schema.js'
 import type { RequestBudget } from './request-budget.js'
 import { neverUsable, renewAt, usableUntil } from './renewal-policy.js'
-import type { AuthScheme } from './scheme.js'
+import type { TokenSource } from './token-source.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
 import { origin } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
@@ -46,7 +46,7 @@ export const realTimers: Scheduler = {
 export interface BrokerOptions {
   /** Route name: store key and log binding. */
   name: string
-  scheme: AuthScheme
+  scheme: TokenSource
   settings: TokenSettings
   logger: Logger
   store?: TokenStore
@@ -96,7 +96,7 @@ export interface BrokerStatus {
  */
 export class TokenBroker {
   readonly name: string
-  readonly scheme: AuthScheme
+  readonly scheme: TokenSource
   readonly #settings: TokenSettings
   readonly #log: Logger
   readonly #store: TokenStore

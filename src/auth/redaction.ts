@@ -1,6 +1,4 @@
 import { createHmac, randomBytes } from 'node:crypto'
-import type { AuthConfig } from '../config/schema.js'
-import { referencedSecretsIn } from '../config/secrets.js'
 
 /**
  * Values shorter than this are not searched for. Taking one or two letters out
@@ -205,12 +203,12 @@ const SECRET_OPTIONS = ['clientSecret', 'password', 'refreshToken', 'token', 'se
 /**
  * The secrets of a route's auth block (SPEC "TOKEN_REJECTED"): the known
  * secret options, a private key (PEM, its lines, or a JWK's private members),
- * the NETOSECRET's shared secret and app key, and every value that came from
- * a secret reference, whatever option it was given in (`params`, a `login`
- * body field, a `claims` value, a header).
+ * and every value that came from a secret reference (`referenced`), whatever
+ * option it was given in (`params`, a `login` body field, a `claims` value, a
+ * header). A scheme adds what only it knows to be secret.
  */
-export function authSecrets (config: AuthConfig): string[] {
-  const record = config as unknown as Record<string, unknown>
+export function authSecrets (options: object, referenced: Iterable<string>): string[] {
+  const record = options as Record<string, unknown>
   const secrets: string[] = []
   for (const option of SECRET_OPTIONS) {
     const value = record[option]
@@ -224,8 +222,7 @@ export function authSecrets (config: AuthConfig): string[] {
       if (typeof value === 'string') secrets.push(value)
     }
   }
-  if (config.type === 'netography') secrets.push(config.netosecret.sharedsecret, config.netosecret.appkey)
-  secrets.push(...referencedSecretsIn(config).filter((value) => !isPlainAddress(value)))
+  for (const value of referenced) if (!isPlainAddress(value)) secrets.push(value)
   return secrets
 }
 

@@ -3,9 +3,9 @@ import { dirname, resolve } from 'node:path'
 import { LineCounter, parse as parseYaml, YAMLError } from 'yaml'
 import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
-import { netographyBase } from '../auth/schemes/netosecret.js'
+import { defaultUpstream } from '../schemes/registry.js'
 import { configSchema, type Config, type RouteConfig, type StoreConfig } from './schema.js'
-import { resolveSecrets } from './secrets.js'
+import { referencedSecretsIn, resolveSecrets } from './secrets.js'
 import { stateDirIssue } from './state-dir-check.js'
 
 export const DEFAULT_CONFIG_PATH = './config/bearer-proxy.yaml'
@@ -57,7 +57,8 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
     throw new ConfigError(['config: must be a mapping with at least "routes"'])
   }
   const issues: string[] = []
-  const resolved = resolveSecrets(raw, { env: source.env ?? process.env, baseDir: source.baseDir ?? process.cwd() }, issues)
+  const referenced = new Set<string>()
+  const resolved = resolveSecrets(raw, { env: source.env ?? process.env, baseDir: source.baseDir ?? process.cwd(), referenced }, issues)
   if (issues.length > 0) throw new ConfigError(issues)
   const result = configSchema.safeParse(resolved, { reportInput: false })
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
@@ -78,8 +79,9 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
     ...route,
     name,
     prefix: route.prefix ?? `/${name}`,
-    // The schema has checked that only netography routes may leave it out.
-    upstream: route.upstream ?? (route.auth.type === 'netography' ? netographyBase(route.auth.netosecret) : '')
+    // The schema has checked that only a route whose auth names its API may leave it out.
+    upstream: route.upstream ?? defaultUpstream(route.auth) ?? '',
+    referencedSecrets: referencedSecretsIn(route.auth, referenced)
   }))
   return { ...rest, store, routes: list }
 }

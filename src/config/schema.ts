@@ -1,151 +1,15 @@
 import { isAbsolute } from 'node:path'
 import { z } from 'zod'
-import { decodeNetosecret } from '../auth/schemes/netosecret.js'
+import { authSchema, defaultUpstream } from '../schemes/registry.js'
+import { baseUrlIssue, httpUrl, nonEmpty, parseHttpUrl, positiveMs } from '../fields.js'
 
 /**
  * The config schema is the single source of the config type: defaults from
- * SPEC.md "Config" live here and nowhere else.
+ * SPEC.md "Config" live here and nowhere else; each auth type's options are
+ * its scheme's (src/schemes/).
  */
 
 const ROUTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
-
-/** The URL when `value` is an absolute http(s) URL, else undefined: never throws, and no scheme is guessed. */
-export function parseHttpUrl (value: string): URL | undefined {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    return undefined
-  }
-  return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' ? url : undefined
-}
-
-/**
- * Every URL of the config goes through here, so code past the schema may call
- * `new URL()` on it. `abort` stops later checks on the same value: zod runs
- * them even after one failed, and checks that parse the URL must not see a
- * value that is none.
- */
-const httpUrl = z.string().refine((v) => parseHttpUrl(v) !== undefined, { message: 'must be an absolute http(s) URL', abort: true })
-
-/** Why a valid http(s) URL cannot be a base the proxy sends to, or undefined. */
-function baseUrlIssue (url: URL): string | undefined {
-  if (url.search !== '' || url.hash !== '') return 'must not carry a query or fragment'
-  // It is shown in logs and /routes; credentials belong in `auth`.
-  if (url.username !== '' || url.password !== '') return 'must not carry user:password (put credentials in auth)'
-  return undefined
-}
-const nonEmpty = z.string().min(1, 'must not be empty')
-const positiveMs = z.number().int().positive()
-
-/** A private key as PEM text, a JWK object, or a JWK as JSON text. */
-const privateKey = z.union([nonEmpty, z.record(z.string(), z.unknown())])
-
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_secret_jwt', 'none'] as const
-
-/** Client options shared by every RFC 6749 grant (SPEC "auth types"). */
-const clientOptions = {
-  tokenUrl: httpUrl,
-  clientId: nonEmpty.optional(),
-  clientSecret: nonEmpty.optional(),
-  /** Defaults: private_key_jwt with privateKey, client_secret_post with a JSON body (Auth0 style), else client_secret_basic. */
-  clientAuth: z.enum(CLIENT_AUTH_METHODS).optional(),
-  privateKey: privateKey.optional(),
-  /** JWS algorithm of client assertions; default from the key (RS256, ES256, EdDSA) or HS256 for client_secret_jwt. */
-  alg: nonEmpty.optional(),
-  bodyEncoding: z.enum(['form', 'json']).default('form'),
-  scope: z.union([z.string(), z.array(z.string())]).optional(),
-  audience: nonEmpty.optional(),
-  params: z.record(z.string(), z.string()).default({}),
-  /** Token request timeout in ms: shorter than an upstream's, so a hung token endpoint fails first. */
-  timeout: positiveMs.default(10_000)
-}
-
-const staticAuth = z.strictObject({
-  type: z.literal('static'),
-  token: nonEmpty.refine((v) => !/[^\t\x20-\x7e\x80-\xff]/.test(v), 'must not contain control characters or line breaks: it is sent in an HTTP header'),
-  header: nonEmpty.default('authorization').transform((h) => h.toLowerCase()),
-  scheme: z.string().default('Bearer')
-})
-
-const clientCredentialsAuth = z.strictObject({
-  type: z.literal('client_credentials'),
-  ...clientOptions
-})
-
-const passwordAuth = z.strictObject({
-  type: z.literal('password'),
-  ...clientOptions,
-  username: nonEmpty,
-  password: nonEmpty
-})
-
-const refreshTokenAuth = z.strictObject({
-  type: z.literal('refresh_token'),
-  ...clientOptions,
-  refreshToken: nonEmpty
-})
-
-const jwtBearerAuth = z.strictObject({
-  type: z.literal('jwt_bearer'),
-  ...clientOptions,
-  /** Signing key of the assertion (RFC 7523 §2.1); `secret` for HMAC algorithms. */
-  secret: nonEmpty.optional(),
-  claims: z.record(z.string(), z.unknown()).default({}),
-  /** Lifetime of each assertion, seconds. */
-  assertionTtl: z.number().int().positive().default(300)
-})
-
-const bodyEncoding = z.enum(['form', 'json'])
-const loginAuth = z.strictObject({
-  type: z.literal('login'),
-  tokenUrl: httpUrl,
-  bodyEncoding: bodyEncoding.default('json'),
-  body: z.record(z.string(), z.unknown()).default({}),
-  /** Extra request headers for the login and refresh calls (an API key some login endpoints want). */
-  headers: z.record(z.string(), z.string()).default({}),
-  /** `{{refresh_token}}` in the body stands for the current refresh token. */
-  refresh: z.strictObject({
-    url: httpUrl,
-    bodyEncoding: bodyEncoding.optional(),
-    body: z.record(z.string(), z.unknown()).default({ refresh_token: '{{refresh_token}}' })
-  }).optional(),
-  response: z.strictObject({
-    accessToken: nonEmpty.default('access_token'),
-    expiresIn: nonEmpty.default('expires_in'),
-    refreshToken: nonEmpty.default('refresh_token'),
-    refreshExpiresIn: nonEmpty.default('refresh_expires_in')
-  }).default({ accessToken: 'access_token', expiresIn: 'expires_in', refreshToken: 'refresh_token', refreshExpiresIn: 'refresh_expires_in' }),
-  header: nonEmpty.default('authorization').transform((h) => h.toLowerCase()),
-  scheme: z.string().default('Bearer'),
-  timeout: positiveMs.default(10_000)
-})
-
-const netographyAuth = z.strictObject({
-  type: z.literal('netography'),
-  /** base64 of JSON {url, shortname, appname, appkey, sharedsecret}; decoded once here. */
-  netosecret: nonEmpty.transform((text, ctx) => {
-    const decoded = decodeNetosecret(text)
-    if (typeof decoded === 'string') {
-      ctx.addIssue({ code: 'custom', message: decoded })
-      return z.NEVER
-    }
-    return decoded
-  }),
-  timeout: positiveMs.default(10_000)
-})
-
-export const AUTH_TYPES = ['static', 'client_credentials', 'password', 'refresh_token', 'jwt_bearer', 'login', 'netography'] as const
-
-export const authSchema = z.discriminatedUnion('type', [
-  staticAuth,
-  clientCredentialsAuth,
-  passwordAuth,
-  refreshTokenAuth,
-  jwtBearerAuth,
-  loginAuth,
-  netographyAuth
-], { error: (issue) => issue.code === 'invalid_union' ? `must be one of: ${AUTH_TYPES.join(', ')}` : undefined })
 
 const prefix = z.string()
   .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/, 'must be a path starting with "/" made of plain URL characters (no "%", "?", "#" or spaces)')
@@ -155,7 +19,7 @@ const prefix = z.string()
 
 const routeSchema = z.strictObject({
   prefix: prefix.optional(),
-  /** Optional only for `netography`, whose secret names the API. */
+  /** Optional only where the auth settings name the API (`netography`). */
   upstream: httpUrl.superRefine((u, ctx) => {
     const url = parseHttpUrl(u)
     const issue = url === undefined ? undefined : baseUrlIssue(url)
@@ -168,20 +32,7 @@ const routeSchema = z.strictObject({
   timeout: positiveMs.default(30_000),
   auth: authSchema
 }).superRefine((route, ctx) => {
-  if (route.upstream === undefined && route.auth.type !== 'netography') ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'is required' })
-  const auth = route.auth
-  if (auth.type === 'netography') {
-    // The secret's url is the base of its token endpoints (and the default upstream): held to the upstream's rules.
-    const url = parseHttpUrl(auth.netosecret.url)
-    const issue = url === undefined ? 'must be an absolute http(s) URL' : baseUrlIssue(url)
-    if (issue !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'netosecret'], message: `"url" ${issue}` })
-  }
-  if (auth.type === 'client_credentials' || auth.type === 'password' || auth.type === 'refresh_token' || auth.type === 'jwt_bearer') {
-    for (const [key, message] of clientAuthIssues(auth)) ctx.addIssue({ code: 'custom', path: ['auth', key], message })
-  }
-  if (auth.type === 'jwt_bearer' && auth.privateKey === undefined && auth.secret === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['auth', 'privateKey'], message: 'privateKey or secret is required to sign the assertion' })
-  }
+  if (route.upstream === undefined && defaultUpstream(route.auth) === undefined) ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'is required' })
 })
 
 /** A TCP listener. */
@@ -350,10 +201,13 @@ export const configSchema = z.strictObject({
 
 export type ConfigInput = z.input<typeof configSchema>
 export type ParsedConfig = z.output<typeof configSchema>
-export type AuthConfig = z.output<typeof authSchema>
-export type AuthType = AuthConfig['type']
-export type AuthConfigOf<T extends AuthType> = Extract<AuthConfig, { type: T }>
-export type RouteConfig = z.output<typeof routeSchema> & { name: string, prefix: string, upstream: string }
+export type RouteConfig = z.output<typeof routeSchema> & {
+  name: string
+  prefix: string
+  upstream: string
+  /** Values of the auth block that came from secret references: secrets whatever option carries them. */
+  referencedSecrets: string[]
+}
 export type TokenSettings = ParsedConfig['tokens']
 export type FileStoreConfig = { type: 'file', dir: string }
 export type RedisStoreConfig = { type: 'redis', url: string, keyPrefix: string }
@@ -365,29 +219,3 @@ export type StoreConfig = FileStoreConfig | RedisStoreConfig
  * the file gave it.
  */
 export type Config = Omit<ParsedConfig, 'routes' | 'store'> & { routes: RouteConfig[], store: StoreConfig | undefined }
-
-export type OAuthConfig = AuthConfigOf<'client_credentials' | 'password' | 'refresh_token' | 'jwt_bearer'>
-export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
-
-/** The client authentication a grant uses (RFC 6749 §2.3): explicit, or from the options given. */
-export function clientAuthMethod (config: Pick<OAuthConfig, 'type' | 'clientAuth' | 'clientSecret' | 'privateKey' | 'bodyEncoding'>): ClientAuthMethod {
-  if (config.clientAuth !== undefined) return config.clientAuth
-  // For jwt_bearer the private key signs the grant itself, not the client.
-  if (config.type === 'jwt_bearer') return config.clientSecret !== undefined ? 'client_secret_basic' : 'none'
-  if (config.privateKey !== undefined) return 'private_key_jwt'
-  if (config.clientSecret === undefined) return 'none'
-  // Endpoints that take JSON (Auth0 style) read the client's credentials from the body.
-  return config.bodyEncoding === 'json' ? 'client_secret_post' : 'client_secret_basic'
-}
-
-/** What the chosen method needs, as [key, message] pairs. */
-function clientAuthIssues (config: OAuthConfig): Array<[string, string]> {
-  const method = clientAuthMethod(config)
-  const issues: Array<[string, string]> = []
-  if (method !== 'none' && config.clientId === undefined) issues.push(['clientId', `is required for ${method}`])
-  if ((method === 'client_secret_basic' || method === 'client_secret_post' || method === 'client_secret_jwt') && config.clientSecret === undefined) {
-    issues.push(['clientSecret', `is required for ${method}`])
-  }
-  if (method === 'private_key_jwt' && config.privateKey === undefined) issues.push(['privateKey', 'is required for private_key_jwt'])
-  return issues
-}

@@ -15,6 +15,12 @@ export interface SecretSource {
   env: NodeJS.ProcessEnv
   /** Relative `${file:...}` paths resolve against this folder (the config file's). */
   baseDir: string
+  /**
+   * Collects every value a reference resolved to, so the schemes can keep them
+   * out of their messages whatever option carried them (SPEC: "every value
+   * given through a secret reference is a secret").
+   */
+  referenced: Set<string>
 }
 
 /**
@@ -47,7 +53,7 @@ function resolveString (text: string, source: SecretSource, issues: string[], pa
         issues.push(`${where}: ${read.problem}`)
         return ''
       }
-      return remember(read.text.replace(/\r?\n$/, ''))
+      return remember(source, read.text.replace(/\r?\n$/, ''))
     }
     if (kind !== undefined && kind !== 'env') {
       // Only the kind is named: the rest may be a secret's address or the secret itself.
@@ -59,7 +65,7 @@ function resolveString (text: string, source: SecretSource, issues: string[], pa
       issues.push(`${where}: environment variable ${name} is not set`)
       return ''
     }
-    return remember(found)
+    return remember(source, found)
   })
 }
 
@@ -124,34 +130,19 @@ function kindOf (stat: Stats): string {
   return 'not a regular file'
 }
 
-/**
- * The values secret references resolved to, so the auth schemes can keep them
- * out of their messages whatever option carried them (SPEC: "every value given
- * through a secret reference is a secret"). Newest last; bounded, so reloads
- * cannot grow it without end.
- */
-const referencedValues = new Set<string>()
-const MAX_REFERENCED_VALUES = 4096
-
-/** Keeps a value a reference resolved to, newest last, within the bound. */
-function remember (value: string): string {
-  if (value === '') return value
-  referencedValues.delete(value)
-  referencedValues.add(value)
-  for (const oldest of referencedValues) {
-    if (referencedValues.size <= MAX_REFERENCED_VALUES) break
-    referencedValues.delete(oldest)
-  }
+function remember (source: SecretSource, value: string): string {
+  if (value !== '') source.referenced.add(value)
   return value
 }
 
-/** The values from secret references that occur in any string inside `value` (a route's auth block). */
-export function referencedSecretsIn (value: unknown): string[] {
+/** The values from `referenced` that occur in any string inside `value` (a route's auth block). */
+export function referencedSecretsIn (value: unknown, referenced: ReadonlySet<string>): string[] {
+  if (referenced.size === 0) return []
   const texts: string[] = []
   const walk = (v: unknown): void => {
     if (typeof v === 'string') texts.push(v)
     else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) walk(x)
   }
   walk(value)
-  return [...referencedValues].filter((secret) => texts.some((text) => text.includes(secret)))
+  return [...referenced].filter((secret) => texts.some((text) => text.includes(secret)))
 }

@@ -6,6 +6,7 @@ import { Agent, type Dispatcher } from 'undici'
 import type { Metrics } from '../admin/metrics.js'
 import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
+import { formatToken, type TokenFormat } from '../auth/token-source.js'
 import type { RouteConfig } from '../config/schema.js'
 import { RequestTimeoutError } from '../errors.js'
 import { ReplayableBody, requestBody } from './body.js'
@@ -59,6 +60,7 @@ export function createRouteDispatcher (): Dispatcher {
 export interface RouteParts {
   route: RouteConfig
   broker: TokenBroker
+  format: TokenFormat
   dispatcher: Dispatcher
   metrics: Metrics
   upgrades: WebsocketUpgrades
@@ -71,7 +73,7 @@ export interface RouteParts {
  * more with a fresh token when its body was kept. Websocket upgrades pass the
  * same hooks and go to proxy/websocket.ts.
  */
-export function registerRoute (app: FastifyInstance, { route, broker, dispatcher, metrics, upgrades }: RouteParts): void {
+export function registerRoute (app: FastifyInstance, { route, broker, format, dispatcher, metrics, upgrades }: RouteParts): void {
   const retryOn = new Set(route.retryOn)
   // A static key would come back the same: dropping it or replaying with it only repeats the refusal.
   const renewable = broker.scheme.endpoint !== undefined
@@ -142,7 +144,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
   function forward (request: FastifyRequest, reply: FastifyReply, state: ProxyState): void {
     // The client left while the token (or a replay's new one) was on its way.
     if (clientGone(reply, state.socket)) return
-    const credential = broker.scheme.authorize(state.token, { method: request.method, url: upstream.origin + state.target })
+    const credential = formatToken(format, state.token)
     dispatcher.dispatch({
       origin: upstream.origin,
       path: state.target,
@@ -212,7 +214,7 @@ export function registerRoute (app: FastifyInstance, { route, broker, dispatcher
 
     // Websocket upgrades pass the same hooks (guards); a GET naming websocket without asking to
     // upgrade its connection is a plain request.
-    const upgrade = websocketHandler({ route, broker, metrics, upgrades }, handler)
+    const upgrade = websocketHandler({ route, broker, format, metrics, upgrades }, handler)
     scope.route({ url: localPrefix === '' ? '/' : localPrefix, method: 'GET', constraints: { upgrade: 'websocket' }, config, handler: upgrade })
     scope.route({ url: `${localPrefix}/*`, method: 'GET', constraints: { upgrade: 'websocket' }, config, handler: upgrade })
   })

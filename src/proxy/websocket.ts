@@ -5,6 +5,7 @@ import WebSocket, { WebSocketServer } from 'ws'
 import type { Metrics } from '../admin/metrics.js'
 import type { TokenBroker } from '../auth/broker.js'
 import type { TokenSet } from '../auth/token.js'
+import { formatToken, type TokenFormat } from '../auth/token-source.js'
 import type { RouteConfig } from '../config/schema.js'
 import { BadRequestError, UpstreamTimeoutError } from '../errors.js'
 import { sendError, upstreamFailure } from './error-reply.js'
@@ -191,6 +192,7 @@ function closeSession ({ client, upstream }: Session, force: boolean): void {
 export interface WebsocketRouteParts {
   route: RouteConfig
   broker: TokenBroker
+  format: TokenFormat
   metrics: Metrics
   upgrades: WebsocketUpgrades
 }
@@ -207,7 +209,7 @@ type Handler = (request: FastifyRequest, reply: FastifyReply) => void
  * A request that names websocket without asking to upgrade its connection is
  * a plain request, for `plain`.
  */
-export function websocketHandler ({ route, broker, metrics, upgrades }: WebsocketRouteParts, plain: Handler): Handler {
+export function websocketHandler ({ route, broker, format, metrics, upgrades }: WebsocketRouteParts, plain: Handler): Handler {
   const retryOn = new Set(route.retryOn)
   // A static key would come back the same: a retry with it only repeats the refusal.
   const renewable = broker.scheme.endpoint !== undefined
@@ -258,7 +260,7 @@ export function websocketHandler ({ route, broker, metrics, upgrades }: Websocke
       // The client left while the token was on its way.
       if (answered) return
       const target = upstreamPath(upstream, request.url)
-      const credential = broker.scheme.authorize(token, { method: 'GET', url: upstream.origin + target })
+      const credential = formatToken(format, token)
       const ws = attempt = new WebSocket(wsOrigin + target, protocols, {
         headers: handshakeHeaders(request.headers, upstream.host, credential, route.forwardCookies),
         maxPayload: MAX_MESSAGE_BYTES,

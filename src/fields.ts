@@ -1,0 +1,51 @@
+import { z } from 'zod'
+
+/**
+ * Field types shared by the config schema and the schemes' option schemas:
+ * every URL, duration and key of the config is checked by one of these, so
+ * a mistake reads the same wherever it is made.
+ */
+
+/** The URL when `value` is an absolute http(s) URL, else undefined: never throws, and no scheme is guessed. */
+export function parseHttpUrl (value: string): URL | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return undefined
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' ? url : undefined
+}
+
+/**
+ * Every URL of the config goes through here, so code past the schema may call
+ * `new URL()` on it. `abort` stops later checks on the same value: zod runs
+ * them even after one failed, and checks that parse the URL must not see a
+ * value that is none.
+ */
+export const httpUrl = z.string().refine((v) => parseHttpUrl(v) !== undefined, { message: 'must be an absolute http(s) URL', abort: true })
+
+/** Why a valid http(s) URL cannot be a base the proxy sends to, or undefined. */
+export function baseUrlIssue (url: URL): string | undefined {
+  if (url.search !== '' || url.hash !== '') return 'must not carry a query or fragment'
+  // It is shown in logs and /routes; credentials belong in `auth`.
+  if (url.username !== '' || url.password !== '') return 'must not carry user:password (put credentials in auth)'
+  return undefined
+}
+
+export const nonEmpty = z.string().min(1, 'must not be empty')
+export const positiveMs = z.number().int().positive()
+
+/** A private key as PEM text, a JWK object, or a JWK as JSON text. */
+export const privateKey = z.union([nonEmpty, z.record(z.string(), z.unknown())])
+
+/** A header value the proxy sends as configured: a control character or line break would split the request. */
+export const headerValue = nonEmpty.refine((v) => !/[^\t\x20-\x7e\x80-\xff]/.test(v), 'must not contain control characters or line breaks: it is sent in an HTTP header')
+
+/** A header name as given; sent lower-case. */
+export const headerName = nonEmpty.default('authorization').transform((h) => h.toLowerCase())
+
+/** Token request timeout in ms: shorter than an upstream's, so a hung token endpoint fails first. */
+export const tokenTimeout = positiveMs.default(10_000)
+
+export const bodyEncoding = z.enum(['form', 'json'])

@@ -1,0 +1,28 @@
+import { z } from 'zod'
+import { refreshWith } from '../auth/oauth-client.js'
+import { BEARER } from '../auth/token-source.js'
+import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import type { Scheme } from './scheme.js'
+
+const options = z.strictObject({
+  type: z.literal('client_credentials'),
+  ...clientOptions
+}).superRefine(checkClientAuth())
+
+/** RFC 6749 §4.4 client credentials grant. */
+export const clientCredentialsScheme: Scheme<typeof options> = {
+  options,
+  create (config, context) {
+    const client = oauthClient(config, context)
+    return {
+      source: {
+        type: 'client_credentials',
+        endpoint: client.endpoint,
+        secrets: client.secrets,
+        obtain: (signal) => client.grant({ grant_type: 'client_credentials' }, signal),
+        refresh: refreshWith(client)
+      },
+      format: BEARER
+    }
+  }
+}

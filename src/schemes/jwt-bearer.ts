@@ -1,0 +1,52 @@
+import { z } from 'zod'
+import { signAssertion } from '../auth/jwt-assertion.js'
+import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
+import { refreshWith } from '../auth/oauth-client.js'
+import { BEARER } from '../auth/token-source.js'
+import { nonEmpty } from '../fields.js'
+import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import type { Scheme } from './scheme.js'
+
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+/** The private key signs the grant itself: client authentication is by secret or none. */
+const ROLE = { keySignsGrant: true }
+
+const options = z.strictObject({
+  type: z.literal('jwt_bearer'),
+  ...clientOptions,
+  /** Signing key of the assertion (RFC 7523 §2.1); `secret` for HMAC algorithms. */
+  secret: nonEmpty.optional(),
+  claims: z.record(z.string(), z.unknown()).default({}),
+  /** Lifetime of each assertion, seconds. */
+  assertionTtl: z.number().int().positive().default(300)
+}).superRefine(checkClientAuth(ROLE)).superRefine((config, ctx) => {
+  if (config.privateKey === undefined && config.secret === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['privateKey'], message: 'privateKey or secret is required to sign the assertion' })
+  }
+})
+
+/**
+ * RFC 7523 §2.1: a JWT signed with our key is the authorization grant.
+ * `iss` and `sub` default to the client id, `aud` to the token endpoint;
+ * `claims` adds or overrides any of them.
+ */
+export const jwtBearerScheme: Scheme<typeof options> = {
+  options,
+  create (config, context) {
+    const key = config.privateKey !== undefined
+      ? privateSigningKey(config.privateKey, config.alg, `${context.where}.privateKey`)
+      : secretSigningKey(config.secret ?? '', config.alg)
+    const client = oauthClient(config, context, ROLE)
+    const claims: Record<string, unknown> = { aud: config.tokenUrl, ...(config.clientId === undefined ? {} : { iss: config.clientId, sub: config.clientId }), ...config.claims }
+    return {
+      source: {
+        type: 'jwt_bearer',
+        endpoint: client.endpoint,
+        secrets: client.secrets,
+        obtain: async (signal) => client.grant({ grant_type: JWT_BEARER_GRANT, assertion: await signAssertion(key, claims, config.assertionTtl) }, signal),
+        refresh: refreshWith(client)
+      },
+      format: BEARER
+    }
+  }
+}

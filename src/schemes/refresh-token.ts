@@ -1,0 +1,35 @@
+import { z } from 'zod'
+import { refreshWith } from '../auth/oauth-client.js'
+import { BEARER } from '../auth/token-source.js'
+import { nonEmpty } from '../fields.js'
+import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import type { Scheme } from './scheme.js'
+
+const options = z.strictObject({
+  type: z.literal('refresh_token'),
+  ...clientOptions,
+  refreshToken: nonEmpty
+}).superRefine(checkClientAuth())
+
+/**
+ * A long-lived refresh token as the credential. The configured one is only the
+ * seed: once the server rotates it, the broker holds (and persists) the new one
+ * and obtains through `refresh`.
+ */
+export const refreshTokenScheme: Scheme<typeof options> = {
+  options,
+  create (config, context) {
+    const client = oauthClient(config, context)
+    const refresh = refreshWith(client)
+    return {
+      source: {
+        type: 'refresh_token',
+        endpoint: client.endpoint,
+        secrets: client.secrets,
+        obtain: (signal) => refresh(config.refreshToken, signal),
+        refresh
+      },
+      format: BEARER
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod'
+import { clientCredentialsScheme } from './client-credentials.js'
+import { jwtBearerScheme } from './jwt-bearer.js'
+import { loginScheme } from './login.js'
+import { netographyScheme } from './netography.js'
+import { passwordScheme } from './password.js'
+import { refreshTokenScheme } from './refresh-token.js'
+import type { Scheme, SchemeContext, SchemeParts } from './scheme.js'
+import { staticScheme } from './static.js'
+
+/** Every auth type: a new one is its module and one line here. */
+const SCHEMES = [
+  staticScheme,
+  clientCredentialsScheme,
+  passwordScheme,
+  refreshTokenScheme,
+  jwtBearerScheme,
+  loginScheme,
+  netographyScheme
+] as const
+
+type Options<T> = { -readonly [K in keyof T]: T[K] extends Scheme<infer O> ? O : never }
+
+export const AUTH_TYPES = SCHEMES.map((s) => s.options.shape.type.value)
+
+/** A route's `auth` block: one of the schemes' options, told apart by `type`. */
+export const authSchema = z.discriminatedUnion('type', SCHEMES.map((s) => s.options) as Options<typeof SCHEMES>, {
+  error: (issue) => issue.code === 'invalid_union' ? `must be one of: ${AUTH_TYPES.join(', ')}` : undefined
+})
+
+export type AuthConfig = z.output<typeof authSchema>
+export type AuthType = AuthConfig['type']
+export type AuthConfigOf<T extends AuthType> = Extract<AuthConfig, { type: T }>
+
+const byType = new Map<string, Scheme<never>>(SCHEMES.map((s) => [s.options.shape.type.value, s as unknown as Scheme<never>]))
+
+function schemeOf (config: AuthConfig): Scheme<never> {
+  // The schema admits only registered types.
+  return byType.get(config.type) as Scheme<never>
+}
+
+/** The token source and format of a route's validated `auth` block; throws with the key path when an option is unusable. */
+export function createScheme (config: AuthConfig, context: SchemeContext): SchemeParts {
+  return schemeOf(config).create(config as never, context)
+}
+
+/** The upstream a route gets from its auth settings when it names none (Netography's API), else undefined. */
+export function defaultUpstream (config: AuthConfig): string | undefined {
+  return schemeOf(config).defaultUpstream?.(config as never)
+}

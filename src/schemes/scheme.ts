@@ -1,0 +1,29 @@
+import type { z } from 'zod'
+import type { TokenFormat, TokenSource } from '../auth/token-source.js'
+
+/** What a scheme's factory is told besides its options. */
+export interface SchemeContext {
+  /** The key path of the auth block (`routes.NAME.auth`), for messages about its options. */
+  where: string
+  /** Values of the auth block that came from secret references: secrets whatever option carries them. */
+  referenced: readonly string[]
+}
+
+/** A route's credential as its scheme makes it: where the token comes from and how it is sent. */
+export interface SchemeParts {
+  source: TokenSource
+  format: TokenFormat
+}
+
+/**
+ * One auth type (SPEC "auth types"): its options and what it makes of them.
+ * The config schema is built from the registry of these, so a new type is one
+ * module and one registry line.
+ */
+export interface Scheme<Options extends z.ZodObject<{ type: z.ZodLiteral<string> }>> {
+  readonly options: Options
+  /** Throws with a message naming the key when an option cannot be used (an unreadable key). */
+  create (options: z.output<Options>, context: SchemeContext): SchemeParts
+  /** The route's upstream when the route names none; without this, `upstream` is required. */
+  defaultUpstream?: (options: z.output<Options>) => string
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod'
+import { authSecrets, Redactor } from '../auth/redaction.js'
+import { tokenFormat } from '../auth/token-source.js'
+import { headerName, headerValue } from '../fields.js'
+import type { Scheme } from './scheme.js'
+
+const options = z.strictObject({
+  type: z.literal('static'),
+  token: headerValue,
+  header: headerName,
+  scheme: z.string().default('Bearer')
+})
+
+/** A fixed API key: no token request, never expires, any header and scheme word. */
+export const staticScheme: Scheme<typeof options> = {
+  options,
+  create: (config, { referenced }) => ({
+    source: {
+      type: 'static',
+      endpoint: undefined,
+      secrets: Redactor.of(authSecrets(config, referenced)),
+      obtain: async () => ({ accessToken: config.token, expiresIn: Infinity })
+    },
+    format: tokenFormat(config.header, config.scheme)
+  })
+}
