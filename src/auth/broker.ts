@@ -1,11 +1,11 @@
 import type { Logger } from 'pino'
-import type { TokenSettings } from '../config/schema.js'
 import type { RequestBudget } from './request-budget.js'
 import { neverUsable, renewAt, usableUntil } from './renewal-policy.js'
 import type { AuthScheme } from './scheme.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
 import { origin } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
+import type { TokenSettings } from './token-settings.js'
 import { MemoryTokenStore, StoreUnavailableError, type StoreLock, type TokenStore } from './token-store.js'
 
 /** Token requests for one route are at least this far apart (SPEC "Token lifecycle"). */

@@ -1,6 +1,8 @@
 import { isAbsolute } from 'node:path'
 import { z } from 'zod'
+import type { RedisStoreConfig } from '../auth/redis-token-store.js'
 import { decodeNetosecret } from '../auth/schemes/netosecret.js'
+import type { TokenSettings } from '../auth/token-settings.js'
 
 /**
  * The config schema is the single source of the config type: defaults from
@@ -354,9 +356,8 @@ export type AuthConfig = z.output<typeof authSchema>
 export type AuthType = AuthConfig['type']
 export type AuthConfigOf<T extends AuthType> = Extract<AuthConfig, { type: T }>
 export type RouteConfig = z.output<typeof routeSchema> & { name: string, prefix: string, upstream: string }
-export type TokenSettings = ParsedConfig['tokens']
 export type FileStoreConfig = { type: 'file', dir: string }
-export type RedisStoreConfig = { type: 'redis', url: string, keyPrefix: string }
+export type { RedisStoreConfig, TokenSettings }
 /** A store beyond the process; none (undefined) keeps tokens in memory. */
 export type StoreConfig = FileStoreConfig | RedisStoreConfig
 /**
