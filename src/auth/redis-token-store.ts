@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from 'pino'
-import type { RedisStoreConfig } from '../config/schema.js'
 import { deriveStateKeys, keyOfStateKey, openEntry, sealEntry, settingsHash, STORE_SECRET_BYTES, type StateKeys } from './state-keys.js'
 import { sendableInHeader, type TokenSet } from './token.js'
 import { StoreUnavailableError, type LockOptions, type StoreHealth, type StoreLock, type TokenStore } from './token-store.js'
@@ -36,6 +35,15 @@ return 0`
 
 interface ScriptedRedis extends Redis {
   releaseLock (key: string, owner: string): Promise<number>
+}
+
+/** Where a Redis store is (SPEC "Shared tokens"); the config's `store` of type `redis` matches it. */
+export interface RedisStoreConfig {
+  type: 'redis'
+  /** May carry a user and password: a secret, never logged or shown. */
+  url: string
+  /** Every key the store writes starts with it. */
+  keyPrefix: string
 }
 
 /** What each store operation is counted as in `bearer_proxy_store_errors_total`. */

@@ -1,5 +1,5 @@
-import type { TokenSettings } from '../config/schema.js'
 import type { TokenSet } from './token.js'
+import type { TokenSettings } from './token-settings.js'
 
 /** What the renewal policy reads of the token settings. */
 export type Margins = Pick<TokenSettings, 'refreshAhead' | 'minValidity'>

@@ -1,9 +1,28 @@
-import { constants } from 'node:fs'
+import { constants, type Stats } from 'node:fs'
 import { lstat, mkdir, open } from 'node:fs/promises'
-import { dirIssue } from '../config/state-dir-check.js'
 
 /** Token, key and lock files are a few hundred bytes: anything far larger is not one of ours. */
 const MAX_STATE_FILE_BYTES = 1024 * 1024
+
+/**
+ * Why a folder cannot hold tokens, or undefined. Tokens there are trusted
+ * when read back and written through its entries, so nobody but this user
+ * may change it: not other users through the mode bits, nor another owner
+ * (who could chmod it). The folder itself is inspected (lstat): a symbolic
+ * link is refused, since whoever can change the link can point it elsewhere,
+ * and following it would check one folder and then use another.
+ */
+export function dirIssue (dir: string, stat: Stats): string | undefined {
+  if (stat.isSymbolicLink()) return `${dir} is a symbolic link; refused, as it could be pointed at another folder: name the folder itself`
+  if (!stat.isDirectory()) return `${dir} is not a directory`
+  const uid = process.getuid?.()
+  if (uid !== undefined && stat.uid !== uid) return `${dir} belongs to another user (uid ${stat.uid}, not ${uid}); use a folder of your own, mode 0700`
+  if ((stat.mode & 0o022) !== 0) {
+    const mode = (stat.mode & 0o7777).toString(8).padStart(4, '0')
+    return `${dir} may be written by other users (mode ${mode}); make it 0700: chmod 700 ${dir}`
+  }
+  return undefined
+}
 
 /**
  * Creates the state dir if needed (0700) and checks it, at every use and not

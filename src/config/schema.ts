@@ -1,7 +1,9 @@
 import { isAbsolute } from 'node:path'
 import { z } from 'zod'
-import { authSchema, defaultUpstream } from '../schemes/registry.js'
+import type { RedisStoreConfig } from '../auth/redis-token-store.js'
+import type { TokenSettings } from '../auth/token-settings.js'
 import { baseUrlIssue, httpUrl, nonEmpty, parseHttpUrl, positiveMs } from '../fields.js'
+import { authSchema, defaultUpstream } from '../schemes/registry.js'
 
 /**
  * The config schema is the single source of the config type: defaults from
@@ -208,9 +210,8 @@ export type RouteConfig = z.output<typeof routeSchema> & {
   /** Values of the auth block that came from secret references: secrets whatever option carries them. */
   referencedSecrets: string[]
 }
-export type TokenSettings = ParsedConfig['tokens']
 export type FileStoreConfig = { type: 'file', dir: string }
-export type RedisStoreConfig = { type: 'redis', url: string, keyPrefix: string }
+export type { RedisStoreConfig, TokenSettings }
 /** A store beyond the process; none (undefined) keeps tokens in memory. */
 export type StoreConfig = FileStoreConfig | RedisStoreConfig
 /**
