@@ -1,7 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { METHODS, type ServerOptions } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { Metrics } from './admin/metrics.js'
 import type { TokenBroker } from './auth/broker.js'
 import type { RedisLease } from './auth/redis-token-store.js'
 import type { RequestBudgets } from './auth/request-budget.js'
@@ -17,6 +16,7 @@ import { requestEnded } from './proxy/request-log.js'
 import { createRouteDispatcher, registerRoute } from './proxy/route.js'
 import { pathOf } from './proxy/upstream.js'
 import { WebsocketUpgrades, websocketConstraint } from './proxy/websocket.js'
+import { Metrics, type TokenExpiry } from './telemetry/metrics.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
 /** The methods whose bodies fastify parses by default (QUERY where this Node's parser knows it). */
@@ -81,10 +81,9 @@ export function serverSettings (): ServerOptions {
 
 /** Builds the proxy (routes, error handling, request log) without listening. */
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
-  let brokers = new Map<string, TokenBroker>()
-  const metrics = options.metrics ?? new Metrics(() => brokers.values(), options.now)
+  const metrics = options.metrics ?? new Metrics(options.now)
   const created = await createBrokers(config, options, metrics)
-  brokers = created.brokers
+  const { brokers } = created
   const kept = new Set(options.previous?.brokers.values())
   try {
     await Promise.all([...brokers.values()].filter((b) => !kept.has(b)).map((b) => b.init()))
@@ -150,6 +149,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     await Promise.all(dispatchers.map((d) => force ? d.destroy() : d.close()))
   })
   await app.ready()
+  // The expiry gauge follows the routes built last: at a reload, this app's, which is about to serve.
+  metrics.watchTokenExpiries(() => tokenExpiries(brokers))
   return {
     app,
     config,
@@ -173,4 +174,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
       await created.redis?.release()
     }
   }
+}
+
+function * tokenExpiries (brokers: Map<string, TokenBroker>): Iterable<TokenExpiry> {
+  for (const broker of brokers.values()) yield { route: broker.name, expiresAt: broker.status().expiresAt }
 }

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { createServer } from 'node:http'
 import type { Logger } from 'pino'
 import { buildAdminApp } from './admin/app.js'
-import { Metrics } from './admin/metrics.js'
 import { buildApp, serverSettings, type ProxyApp } from './app.js'
 import type { Config } from './config/schema.js'
 import { listenOn, listeningUrl } from './listener.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
+import { Metrics } from './telemetry/metrics.js'
 
 /** Past the grace, how long the answers of cut connections get to close (and log). */
 const CUT_CLOSE_WAIT_MS = 1000
@@ -34,9 +34,9 @@ export interface RunningServer {
  * connections; the admin port, when enabled, listens beside it.
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
-  let current: ProxyApp
-  const metrics = new Metrics(() => current.brokers.values())
-  current = await buildApp(config, { logger, metrics })
+  // One registry for the process: counters survive reloads.
+  const metrics = new Metrics()
+  let current = await buildApp(config, { logger, metrics })
   let inFlight = 0
   const busy = (): boolean => inFlight > 0
   const server = createServer(serverSettings(), (req, res) => {

@@ -8,7 +8,7 @@ import { addressText, isSocketAddress, type Config, type RouteConfig } from '../
 import { HostNotAllowedError, OriginNotAllowedError, RouteNotFoundError } from '../errors.js'
 import { sendError } from '../proxy/error-reply.js'
 import { allowedHosts, hostAllowed, isIpLiteralHost, isLoopbackHost } from '../proxy/guards.js'
-import type { RouteActivity } from './metrics.js'
+import type { RouteActivity } from '../telemetry/activity.js'
 
 /** /readyz waits at most this long for a route's first token. */
 const READY_WAIT_MS = 5000
