@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { METHODS, type ServerOptions } from 'node:http'
 import type { Dispatcher } from 'undici'
+import type { AdminSource, RouteToken } from './admin/source.js'
 import type { TokenBroker } from './auth/broker.js'
 import type { RedisLease } from './auth/redis-token-store.js'
 import type { RequestBudgets } from './auth/request-budget.js'
@@ -29,7 +30,8 @@ export interface AppOptions extends BuildBrokerOptions {
   previous?: ProxyApp
 }
 
-export interface ProxyApp {
+/** One config served; the admin listener reads it as an AdminSource. */
+export interface ProxyApp extends AdminSource {
   app: FastifyInstance
   config: Config
   brokers: Map<string, TokenBroker>
@@ -91,6 +93,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     await created.redis?.release()
     throw err
   }
+  const storeHealth = (): StoreHealth | 'none' => created.store === undefined ? 'none' : created.store.health?.() ?? 'ok'
+  const routeTokens = new Map(config.routes.map((r) => [r.name, routeToken(brokers.get(r.name) as TokenBroker, storeHealth)]))
   const fingerprints = new Map(config.routes.map((r) => [r.name, brokerFingerprint(config, r)]))
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -159,7 +163,10 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     budgets: created.budgets,
     metrics,
     redis: created.redis,
-    storeHealth: () => created.store === undefined ? 'none' : created.store.health?.() ?? 'ok',
+    storeHealth,
+    routeToken: (name) => routeTokens.get(name),
+    activity: (route) => metrics.activity(route),
+    metricsText: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
     cutInFlight: () => { shutdownCut.active = true },
     upgrades,
     close: async (options = {}) => {
@@ -173,6 +180,18 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
       for (const broker of brokers.values()) broker.close()
       await created.redis?.release()
     }
+  }
+}
+
+/** A route's broker as the admin port shows and drives it. */
+function routeToken (broker: TokenBroker, storeHealth: () => StoreHealth | 'none'): RouteToken {
+  return {
+    status: () => broker.status(),
+    // A static key is config, never stored.
+    store: () => broker.scheme.endpoint === undefined ? 'none' : storeHealth(),
+    ready: async () => { await broker.token() },
+    renew: async () => { await broker.renewNow() },
+    forget: () => broker.forget()
   }
 }
 
