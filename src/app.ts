@@ -30,7 +30,12 @@ export interface AppOptions extends BuildBrokerOptions {
   previous?: ProxyApp
 }
 
-/** One config served; the admin listener reads it as an AdminSource. */
+/**
+ * One config served: its fastify app, and per route the broker and upstream
+ * transport it was built with. This module is the composition root: it alone
+ * builds them, keeps the unchanged ones of the app it replaces, and closes them.
+ * The admin listener reads it as an AdminSource.
+ */
 export interface ProxyApp extends AdminSource {
   app: FastifyInstance
   config: Config
@@ -51,6 +56,16 @@ export interface ProxyApp extends AdminSource {
   cutInFlight (): void
   /** Its websocket upgrades and open sessions. */
   upgrades: WebsocketUpgrades
+  /** No token renewal starts from now on (a shutdown's grace): requests in flight keep the tokens they have. */
+  retire (): void
+  /**
+   * Retires this app for `next`, built from it (`previous`): the brokers
+   * `next` does not keep stop renewing at once (one must never spend a
+   * refresh token its successor holds) and are closed once this app has
+   * finished its requests in flight; the Redis connection is closed unless
+   * `next` holds it too. Its websocket sessions run on until the shutdown.
+   */
+  handOver (next: ProxyApp): Promise<void>
   /** Closes the fastify app, every broker and its use of the store; `force` cuts pending upstream requests instead of waiting (and implies cutInFlight). */
   close (options?: { force?: boolean }): Promise<void>
 }
@@ -86,10 +101,13 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   const metrics = options.metrics ?? new Metrics(options.now)
   const created = await createBrokers(config, options, metrics)
   const { brokers } = created
-  const kept = new Set(options.previous?.brokers.values())
+  const inherited = new Set(options.previous?.brokers.values())
+  const added = [...brokers.values()].filter((b) => !inherited.has(b))
   try {
-    await Promise.all([...brokers.values()].filter((b) => !kept.has(b)).map((b) => b.init()))
+    await Promise.all(added.map((b) => b.init()))
   } catch (err) {
+    // The brokers of the app this one was to replace serve on; only the new ones go.
+    for (const broker of added) broker.close()
     await created.redis?.release()
     throw err
   }
@@ -169,11 +187,23 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     metricsText: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
     cutInFlight: () => { shutdownCut.active = true },
     upgrades,
+    retire: () => {
+      for (const broker of brokers.values()) broker.retire()
+    },
+    handOver: async (next) => {
+      const kept = new Set(next.brokers.values())
+      for (const broker of brokers.values()) if (!kept.has(broker)) broker.retire()
+      // The app finishes what it has in flight (its upstream agents close gracefully).
+      await app.close()
+      for (const broker of brokers.values()) if (!kept.has(broker)) broker.close()
+      // Closes the Redis connection unless the next app uses the same store (then it holds it too).
+      await created.redis?.release()
+    },
     close: async (options = {}) => {
       force = options.force === true
       if (force) shutdownCut.active = true
       // Websocket sessions end with the proxy (1001), not with a reload: a reload retires the old
-      // app with app.close() alone, and its sessions run on until either side closes them.
+      // app with handOver, and its sessions run on until either side closes them.
       upgrades.close(force)
       for (const broker of brokers.values()) broker.retire()
       await app.close()
