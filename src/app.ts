@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { METHODS, type ServerOptions } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { Metrics } from './admin/metrics.js'
+import type { AdminSource, RouteToken } from './admin/source.js'
 import type { TokenBroker } from './auth/broker.js'
 import type { RedisLease } from './auth/redis-token-store.js'
 import type { RequestBudgets } from './auth/request-budget.js'
@@ -18,6 +18,7 @@ import { requestEnded } from './proxy/request-log.js'
 import { createRouteDispatcher, registerRoute } from './proxy/route.js'
 import { pathOf } from './proxy/upstream.js'
 import { WebsocketUpgrades, websocketConstraint } from './proxy/websocket.js'
+import { Metrics, type TokenExpiry } from './telemetry/metrics.js'
 
 const HEADERS_TIMEOUT_MS = 10_000
 /** The methods whose bodies fastify parses by default (QUERY where this Node's parser knows it). */
@@ -30,7 +31,13 @@ export interface AppOptions extends BuildBrokerOptions {
   previous?: ProxyApp
 }
 
-export interface ProxyApp {
+/**
+ * One config served: its fastify app, and per route the broker and upstream
+ * transport it was built with. This module is the composition root: it alone
+ * builds them, keeps the unchanged ones of the app it replaces, and closes them.
+ * The admin listener reads it as an AdminSource.
+ */
+export interface ProxyApp extends AdminSource {
   app: FastifyInstance
   config: Config
   brokers: Map<string, TokenBroker>
@@ -52,6 +59,16 @@ export interface ProxyApp {
   cutInFlight (): void
   /** Its websocket upgrades and open sessions. */
   upgrades: WebsocketUpgrades
+  /** No token renewal starts from now on (a shutdown's grace): requests in flight keep the tokens they have. */
+  retire (): void
+  /**
+   * Retires this app for `next`, built from it (`previous`): the brokers
+   * `next` does not keep stop renewing at once (one must never spend a
+   * refresh token its successor holds) and are closed once this app has
+   * finished its requests in flight; the Redis connection is closed unless
+   * `next` holds it too. Its websocket sessions run on until the shutdown.
+   */
+  handOver (next: ProxyApp): Promise<void>
   /** Closes the fastify app, every broker and its use of the store; `force` cuts pending upstream requests instead of waiting (and implies cutInFlight). */
   close (options?: { force?: boolean }): Promise<void>
 }
@@ -84,17 +101,21 @@ export function serverSettings (): ServerOptions {
 
 /** Builds the proxy (routes, error handling, request log) without listening. */
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
-  let brokers = new Map<string, TokenBroker>()
-  const metrics = options.metrics ?? new Metrics(() => brokers.values(), options.now)
+  const metrics = options.metrics ?? new Metrics(options.now)
   const created = await createBrokers(config, options, metrics)
-  brokers = created.brokers
-  const kept = new Set(options.previous?.brokers.values())
+  const { brokers } = created
+  const inherited = new Set(options.previous?.brokers.values())
+  const added = [...brokers.values()].filter((b) => !inherited.has(b))
   try {
-    await Promise.all([...brokers.values()].filter((b) => !kept.has(b)).map((b) => b.init()))
+    await Promise.all(added.map((b) => b.init()))
   } catch (err) {
+    // The brokers of the app this one was to replace serve on; only the new ones go.
+    for (const broker of added) broker.close()
     await created.redis?.release()
     throw err
   }
+  const storeHealth = (): StoreHealth | 'none' => created.store === undefined ? 'none' : created.store.health?.() ?? 'ok'
+  const routeTokens = new Map(config.routes.map((r) => [r.name, routeToken(brokers.get(r.name) as TokenBroker, storeHealth)]))
   const fingerprints = new Map(config.routes.map((r) => [r.name, brokerFingerprint(config, r)]))
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -153,6 +174,8 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     await Promise.all(dispatchers.map((d) => force ? d.destroy() : d.close()))
   })
   await app.ready()
+  // The expiry gauge follows the routes built last: at a reload, this app's, which is about to serve.
+  metrics.watchTokenExpiries(() => tokenExpiries(brokers))
   return {
     app,
     config,
@@ -162,14 +185,29 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     budgets: created.budgets,
     metrics,
     redis: created.redis,
-    storeHealth: () => created.store === undefined ? 'none' : created.store.health?.() ?? 'ok',
+    storeHealth,
+    routeToken: (name) => routeTokens.get(name),
+    activity: (route) => metrics.activity(route),
+    metricsText: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
     cutInFlight: () => { shutdownCut.active = true },
     upgrades,
+    retire: () => {
+      for (const broker of brokers.values()) broker.retire()
+    },
+    handOver: async (next) => {
+      const kept = new Set(next.brokers.values())
+      for (const broker of brokers.values()) if (!kept.has(broker)) broker.retire()
+      // The app finishes what it has in flight (its upstream agents close gracefully).
+      await app.close()
+      for (const broker of brokers.values()) if (!kept.has(broker)) broker.close()
+      // Closes the Redis connection unless the next app uses the same store (then it holds it too).
+      await created.redis?.release()
+    },
     close: async (options = {}) => {
       force = options.force === true
       if (force) shutdownCut.active = true
       // Websocket sessions end with the proxy (1001), not with a reload: a reload retires the old
-      // app with app.close() alone, and its sessions run on until either side closes them.
+      // app with handOver, and its sessions run on until either side closes them.
       upgrades.close(force)
       for (const broker of brokers.values()) broker.retire()
       await app.close()
@@ -177,4 +215,20 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
       await created.redis?.release()
     }
   }
+}
+
+/** A route's broker as the admin port shows and drives it. */
+function routeToken (broker: TokenBroker, storeHealth: () => StoreHealth | 'none'): RouteToken {
+  return {
+    status: () => broker.status(),
+    // A static key is config, never stored.
+    store: () => broker.scheme.endpoint === undefined ? 'none' : storeHealth(),
+    ready: async () => { await broker.token() },
+    renew: async () => { await broker.renewNow() },
+    forget: () => broker.forget()
+  }
+}
+
+function * tokenExpiries (brokers: Map<string, TokenBroker>): Iterable<TokenExpiry> {
+  for (const broker of brokers.values()) yield { route: broker.name, expiresAt: broker.status().expiresAt }
 }

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { createServer } from 'node:http'
 import type { Logger } from 'pino'
 import { buildAdminApp } from './admin/app.js'
-import { Metrics } from './admin/metrics.js'
 import { buildApp, serverSettings, type ProxyApp } from './app.js'
 import type { Config } from './config/schema.js'
 import { listenOn, listeningUrl } from './listener.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
+import { Metrics } from './telemetry/metrics.js'
 
 /** Past the grace, how long the answers of cut connections get to close (and log). */
 const CUT_CLOSE_WAIT_MS = 1000
@@ -34,9 +34,9 @@ export interface RunningServer {
  * connections; the admin port, when enabled, listens beside it.
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
-  let current: ProxyApp
-  const metrics = new Metrics(() => current.brokers.values())
-  current = await buildApp(config, { logger, metrics })
+  // One registry for the process: counters survive reloads.
+  const metrics = new Metrics()
+  let current = await buildApp(config, { logger, metrics })
   let inFlight = 0
   const busy = (): boolean => inFlight > 0
   const server = createServer(serverSettings(), (req, res) => {
@@ -81,22 +81,15 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     }
     const old = current
     current = await buildApp(next, { logger, metrics, previous: old })
-    const kept = new Set(current.brokers.values())
     logger.info({ event: 'reloaded', ...diffRoutes(old, current) }, 'config reloaded')
     logRoutes(logger, current.config, url)
-    // Brokers no config uses any more stop renewing now, though the old app may still have requests
-    // in flight for a while: one must never spend a refresh token its successor holds.
-    for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.retire()
     // Websocket sessions of the old app live on; the shutdown closes them with the current ones.
     sessions.add(old.upgrades)
     for (const upgrades of sessions) if (upgrades !== old.upgrades && upgrades.open === 0) sessions.delete(upgrades)
-    // The old app finishes what it has in flight (its upstream agents close gracefully).
+    // The old app finishes what it has in flight, then closes what the new one did not keep.
     retiring.add(old)
-    old.app.close().finally(() => retiring.delete(old)).then(async () => {
-      for (const broker of old.brokers.values()) if (!kept.has(broker)) broker.close()
-      // Closes the Redis connection unless the new config uses the same store (then it holds it too).
-      await old.redis?.release()
-    }).catch((err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
+    old.handOver(current).finally(() => retiring.delete(old))
+      .catch((err: unknown) => logger.warn({ event: 'retire_failed', reason: (err as Error).message }, 'closing the previous config failed'))
   }
   let reloading: Promise<void> = Promise.resolve()
 
@@ -117,7 +110,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
       const closed = new Promise((resolve) => server.close(resolve))
       server.closeIdleConnections()
       // No renewal starts during the grace: requests in flight keep the tokens they have.
-      for (const app of [current, ...retiring]) for (const broker of app.brokers.values()) broker.retire()
+      for (const app of [current, ...retiring]) app.retire()
       // Websocket sessions never finish by themselves: they are asked to close now (1001). The
       // server waits for their connections too, which closeAllConnections does not reach.
       const upgrades = [current.upgrades, ...sessions]

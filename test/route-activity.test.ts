@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { RouteView } from '../src/admin/app.js'
-import { Metrics, RECENT_WINDOW_MS } from '../src/admin/metrics.js'
+import { RECENT_WINDOW_MS } from '../src/telemetry/activity.js'
+import { Metrics } from '../src/telemetry/metrics.js'
 import { clientCredentialsRoute, recordingUpstream, sendJson, tokenServer } from './helpers.js'
 import { startTestServer } from './operability-helpers.js'
 import { call, closedPortUrl, ManualClock } from './token-lifecycle-helpers.js'
@@ -42,7 +43,7 @@ test('/routes counts each route\'s requests, errors and token requests', async (
 
 test('recent counts forget requests older than five minutes; totals keep them', () => {
   const clock = new ManualClock()
-  const metrics = new Metrics(() => [], clock.now)
+  const metrics = new Metrics(clock.now)
   metrics.request('api', 'GET', 200, 0.01)
   metrics.request('api', 'GET', 503, 0.01)
   clock.advance(RECENT_WINDOW_MS / 2)

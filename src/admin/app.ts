@@ -1,14 +1,13 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
-import type { ProxyApp } from '../app.js'
-import type { TokenBroker } from '../auth/broker.js'
 import { fingerprint } from '../auth/redaction.js'
 import { addressText, isSocketAddress, type Config, type RouteConfig } from '../config/schema.js'
 import { HostNotAllowedError, OriginNotAllowedError, RouteNotFoundError } from '../errors.js'
 import { sendError } from '../proxy/error-reply.js'
 import { allowedHosts, hostAllowed, isIpLiteralHost, isLoopbackHost } from '../proxy/guards.js'
-import type { RouteActivity } from './metrics.js'
+import type { RouteActivity } from '../telemetry/activity.js'
+import type { AdminSource, RouteToken } from './source.js'
 
 /** /readyz waits at most this long for a route's first token. */
 const READY_WAIT_MS = 5000
@@ -57,7 +56,7 @@ export interface RouteView {
  * metrics and route status. Separate from the proxy port so it can be bound,
  * scraped and firewalled on its own; it never shows a token or a secret.
  */
-export async function buildAdminApp (current: () => ProxyApp, logger: Logger, now: () => number = Date.now): Promise<FastifyInstance> {
+export async function buildAdminApp (current: () => AdminSource, logger: Logger, now: () => number = Date.now): Promise<FastifyInstance> {
   const admin = Fastify({
     loggerInstance: logger.child({ component: 'admin' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -84,16 +83,17 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
 
   admin.get('/readyz', async (_request, reply) => {
     const routes: Record<string, { ready: boolean, error?: string }> = {}
-    await Promise.all([...current().brokers.values()].map(async (broker) => {
-      routes[broker.name] = await readiness(broker)
+    const proxy = current()
+    await Promise.all(proxy.config.routes.map(async ({ name }) => {
+      routes[name] = await readiness(proxy.routeToken(name) as RouteToken)
     }))
     const ready = Object.values(routes).every((r) => r.ready)
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', routes })
   })
 
   admin.get('/metrics', async (_request, reply) => {
-    const { registry } = current().metrics
-    return reply.header('content-type', registry.contentType).send(await registry.metrics())
+    const { contentType, text } = await current().metricsText()
+    return reply.header('content-type', contentType).send(text)
   })
 
   admin.get('/routes', async () => {
@@ -105,17 +105,17 @@ export async function buildAdminApp (current: () => ProxyApp, logger: Logger, no
   // request, so only curl, scripts and the status page itself (same origin) reach them.
   admin.post<{ Params: { name: string } }>('/routes/:name/renew', async (request) => {
     const proxy = current()
-    const { route, broker } = routeOf(proxy, request.params.name)
+    const { route, token } = routeOf(proxy, request.params.name)
     request.log.info({ event: 'renew_requested', route: route.name }, 'token renewal asked for on the admin port')
-    await broker.renewNow()
+    await token.renew()
     return { route: routeView(proxy, route, now()) }
   })
 
   admin.delete<{ Params: { name: string } }>('/routes/:name/token', async (request) => {
     const proxy = current()
-    const { route, broker } = routeOf(proxy, request.params.name)
+    const { route, token } = routeOf(proxy, request.params.name)
     request.log.info({ event: 'forget_requested', route: route.name }, 'token forgetting asked for on the admin port')
-    await broker.forget()
+    await token.forget()
     return { route: routeView(proxy, route, now()) }
   })
 
@@ -169,11 +169,11 @@ function isOwnOrigin (origin: string, host: string): boolean {
 }
 
 /** A route is ready when it can serve a token now; asking also warms a cold route. */
-async function readiness (broker: TokenBroker): Promise<{ ready: boolean, error?: string }> {
+async function readiness (token: RouteToken): Promise<{ ready: boolean, error?: string }> {
   let timer: NodeJS.Timeout | undefined
   try {
     await Promise.race([
-      broker.token(),
+      token.ready(),
       new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no token within ${READY_WAIT_MS} ms`)), READY_WAIT_MS) })
     ])
     return { ready: true }
@@ -184,17 +184,17 @@ async function readiness (broker: TokenBroker): Promise<{ ready: boolean, error?
   }
 }
 
-/** The route and its broker, or 404 ROUTE_NOT_FOUND naming the routes there are. */
-function routeOf (proxy: ProxyApp, name: string): { route: RouteConfig, broker: TokenBroker } {
+/** The route and its token, or 404 ROUTE_NOT_FOUND naming the routes there are. */
+function routeOf (proxy: AdminSource, name: string): { route: RouteConfig, token: RouteToken } {
   const route = proxy.config.routes.find((r) => r.name === name)
-  const broker = proxy.brokers.get(name)
-  if (route === undefined || broker === undefined) throw new RouteNotFoundError(JSON.stringify(name), proxy.config.routes.map((r) => r.name).join(', '))
-  return { route, broker }
+  const token = proxy.routeToken(name)
+  if (route === undefined || token === undefined) throw new RouteNotFoundError(JSON.stringify(name), proxy.config.routes.map((r) => r.name).join(', '))
+  return { route, token }
 }
 
-function routeView (proxy: ProxyApp, route: RouteConfig, now: number): RouteView {
-  const broker = proxy.brokers.get(route.name) as TokenBroker
-  const status = broker.status()
+function routeView (proxy: AdminSource, route: RouteConfig, now: number): RouteView {
+  const token = proxy.routeToken(route.name) as RouteToken
+  const status = token.status()
   const finite = status.expiresAt !== undefined && Number.isFinite(status.expiresAt)
   return {
     name: route.name,
@@ -208,8 +208,7 @@ function routeView (proxy: ProxyApp, route: RouteConfig, now: number): RouteView
     lastError: status.lastError ?? null,
     lastErrorAt: status.lastErrorAt === undefined ? null : new Date(status.lastErrorAt).toISOString(),
     fingerprint: status.token === undefined ? null : fingerprint(status.token.accessToken),
-    ...proxy.metrics.activity(route.name),
-    // A static key is config, never stored.
-    store: broker.scheme.endpoint === undefined ? 'none' : proxy.storeHealth()
+    ...proxy.activity(route.name),
+    store: token.store()
   }
 }

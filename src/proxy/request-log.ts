@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Metrics } from '../admin/metrics.js'
+import type { Metrics } from '../telemetry/metrics.js'
 import { routeName } from './error-reply.js'
 import { pathOf } from './upstream.js'
 

@@ -1,68 +1,26 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { TokenBroker } from '../auth/broker.js'
-import type { StoreOperation } from '../auth/redis-token-store.js'
+import { ActivityCounter, type RouteActivity } from './activity.js'
 
+/**
+ * Telemetry sits below the token machinery and the proxy, which write to it:
+ * the words it counts are its own, and the broker's and store's callbacks
+ * match them (checked where the composition root connects them).
+ */
 export type TokenOutcome = 'obtained' | 'refreshed' | 'rejected' | 'unavailable'
+/** A token store operation that failed (a Redis store's; connection attempts count as `connect`). */
+export type StoreOperation = 'connect' | 'load' | 'save' | 'delete' | 'lock' | 'unlock' | 'secret'
+
+/** One route's current token expiry, for the expiry gauge; undefined while it has none. */
+export interface TokenExpiry {
+  route: string
+  expiresAt: number | undefined
+}
+
+/** Where the expiry gauge reads the routes' tokens at each scrape (the routes being served). */
+export type TokenExpirySource = () => Iterable<TokenExpiry>
 
 /** The route label of requests that matched no route: fixed, and no route name can spell it. */
 const NO_ROUTE_LABEL = '(none)'
-
-/** "Recent" request counts cover this long, in RECENT_STEPS steps (the status page, `status`). */
-export const RECENT_WINDOW_MS = 5 * 60_000
-const RECENT_STEPS = 30
-const STEP_MS = RECENT_WINDOW_MS / RECENT_STEPS
-
-/** What a person wants to know of one route at a glance; counts since the process started, unless `recent`. */
-export interface RouteActivity {
-  requests: { total: number, errors: number, recent: { total: number, errors: number, seconds: number } }
-  tokenRequests: { total: number, failed: number }
-}
-
-/**
- * One route's request and token request counts, with the last
- * RECENT_WINDOW_MS kept as a ring of fixed steps: constant memory and a few
- * array writes per request, never a list of requests. An error is an answer
- * of 500 or more (the proxy's own TOKEN_* and UPSTREAM_* errors included).
- */
-class ActivityCounter {
-  requests = 0
-  errors = 0
-  tokenRequests = 0
-  tokenFailures = 0
-  /** Per slot, the step (time / STEP_MS) it counts; a slot of an older step is stale. */
-  readonly #steps = new Float64Array(RECENT_STEPS).fill(-1)
-  readonly #counts = new Uint32Array(RECENT_STEPS)
-  readonly #errors = new Uint32Array(RECENT_STEPS)
-
-  request (now: number, error: boolean): void {
-    this.requests++
-    if (error) this.errors++
-    const step = Math.floor(now / STEP_MS)
-    const slot = step % RECENT_STEPS
-    if (this.#steps[slot] !== step) {
-      this.#steps[slot] = step
-      this.#counts[slot] = 0
-      this.#errors[slot] = 0
-    }
-    this.#counts[slot]++
-    if (error) this.#errors[slot]++
-  }
-
-  view (now: number): RouteActivity {
-    const oldest = Math.floor(now / STEP_MS) - RECENT_STEPS + 1
-    let total = 0
-    let errors = 0
-    for (let slot = 0; slot < RECENT_STEPS; slot++) {
-      if (this.#steps[slot] < oldest) continue
-      total += this.#counts[slot]
-      errors += this.#errors[slot]
-    }
-    return {
-      requests: { total: this.requests, errors: this.errors, recent: { total, errors, seconds: RECENT_WINDOW_MS / 1000 } },
-      tokenRequests: { total: this.tokenRequests, failed: this.tokenFailures }
-    }
-  }
-}
 
 /**
  * The proxy's Prometheus metrics, in a registry of its own (so two proxies in
@@ -82,9 +40,12 @@ export class Metrics {
   readonly #requestChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (value: number) => void }, activity: ActivityCounter | undefined }>()
   readonly #activity = new Map<string, ActivityCounter>()
   readonly #now: () => number
+  /** None until the routes are built: until then the gauge has no series. */
+  #expiries: TokenExpirySource = () => []
 
-  constructor (brokers: () => Iterable<TokenBroker>, now: () => number = Date.now) {
+  constructor (now: () => number = Date.now) {
     this.#now = now
+    const expiries = (): Iterable<TokenExpiry> => this.#expiries()
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.#requests = new Counter({ name: 'bearer_proxy_requests_total', help: 'Requests answered, by route, method and status class', labelNames: ['route', 'method', 'status_class'], registers })
@@ -102,12 +63,20 @@ export class Metrics {
       collect () {
         expiry.reset()
         const at = now()
-        for (const broker of brokers()) {
-          const expiresAt = broker.status().expiresAt
-          if (expiresAt !== undefined && Number.isFinite(expiresAt)) expiry.set({ route: broker.name }, Math.round((expiresAt - at) / 1000))
+        for (const { route, expiresAt } of expiries()) {
+          if (expiresAt !== undefined && Number.isFinite(expiresAt)) expiry.set({ route }, Math.round((expiresAt - at) / 1000))
         }
       }
     })
+  }
+
+  /**
+   * The routes whose token expiries the gauge shows from now on, in place of
+   * any before: the composition root hands over the routes it has just built,
+   * so after a reload the gauge follows the routes being served.
+   */
+  watchTokenExpiries (source: TokenExpirySource): void {
+    this.#expiries = source
   }
 
   /** One answered request; `route` is undefined when the request matched none. */

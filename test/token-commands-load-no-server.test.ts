@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { runCli, tempDir } from './cli-helpers.js'
+import { tokenServer } from './helpers.js'
+
+/**
+ * `check` and `token` build the brokers alone: they start no HTTP server and
+ * load none of the proxy, admin or metrics code, nor fastify, prom-client or
+ * ws, so they start fast and a scripted `token` stays light. Every module the
+ * CLI process resolves is recorded by a module hook and checked.
+ */
+const SERVER_MODULES = [
+  /\/dist\/(app|server|demo)\.js$/,
+  /\/dist\/(proxy|admin|telemetry)\//,
+  /\/node_modules\/(fastify|@fastify\/http-proxy|@fastify\/reply-from|prom-client|ws)\//
+]
+
+function moduleRecorder (t: TestContext): { options: string, loaded: () => string[] } {
+  const dir = tempDir(t)
+  const log = join(dir, 'modules.log')
+  writeFileSync(log, '')
+  const hooks = join(dir, 'hooks.mjs')
+  writeFileSync(hooks, [
+    "import { appendFileSync } from 'node:fs'",
+    'let log',
+    'export function initialize (data) { log = data.log }',
+    'export async function resolve (specifier, context, next) {',
+    '  const resolved = await next(specifier, context)',
+    "  appendFileSync(log, resolved.url + '\\n')",
+    '  return resolved',
+    '}'
+  ].join('\n'))
+  const register = join(dir, 'register.mjs')
+  writeFileSync(register, [
+    "import { register } from 'node:module'",
+    `register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { log: ${JSON.stringify(log)} } })`
+  ].join('\n'))
+  return {
+    options: `--import ${pathToFileURL(register).href}`,
+    loaded: () => readFileSync(log, 'utf8').split('\n').filter((l) => l !== '')
+  }
+}
+
+for (const command of ['check', 'token'] as const) {
+  test(`\`${command}\` loads no HTTP server, proxy, admin or metrics code`, async (t) => {
+    const tokens = await tokenServer(t)
+    const file = join(tempDir(t), 'cfg.yaml')
+    writeFileSync(file, [
+      'routes:',
+      '  api:',
+      '    upstream: http://127.0.0.1:9/api',
+      '    auth:',
+      '      type: client_credentials',
+      `      tokenUrl: ${tokens.tokenUrl}`,
+      '      clientId: test-client',
+      '      clientSecret: test-client-secret-value',
+      '  fixed:',
+      '    upstream: http://127.0.0.1:9/fixed',
+      '    auth:',
+      '      type: static',
+      '      token: static-key'
+    ].join('\n'))
+    const recorder = moduleRecorder(t)
+    const args = command === 'check' ? ['check', '-c', file] : ['token', 'api', '-c', file]
+    const result = await runCli(args, { env: { NODE_OPTIONS: recorder.options } })
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(tokens.calls.length, 1, 'the command did its work')
+    const loaded = recorder.loaded()
+    assert.ok(loaded.some((url) => url.endsWith('/dist/brokers.js')), 'the recorder saw the brokers load')
+    assert.deepEqual(loaded.filter((url) => SERVER_MODULES.some((pattern) => pattern.test(url))), [])
+  })
+}
