@@ -1,8 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { METHODS, type ServerOptions } from 'node:http'
-import type { Dispatcher } from 'undici'
 import type { AdminSource, RouteToken } from './admin/source.js'
 import type { TokenBroker } from './auth/broker.js'
+import { tokenCredential } from './auth/credential.js'
 import type { RedisLease } from './auth/redis-token-store.js'
 import type { RequestBudgets } from './auth/request-budget.js'
 import type { TokenFormat } from './auth/token-source.js'
@@ -15,7 +15,9 @@ import { sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
 import { requestEnded } from './proxy/request-log.js'
-import { createRouteDispatcher, registerRoute } from './proxy/route.js'
+import { attachRequestState } from './proxy/request-state.js'
+import { registerRoute } from './proxy/route.js'
+import { routeTransport, type RouteTransport } from './proxy/transport.js'
 import { pathOf } from './proxy/upstream.js'
 import { WebsocketUpgrades, websocketConstraint } from './proxy/websocket.js'
 import { Metrics, type TokenExpiry } from './telemetry/metrics.js'
@@ -144,11 +146,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     options.logger.warn({ event: 'cleartext', route, key, origin }, `routes.${route}.${key} is plain http to ${origin}, beyond this machine: credentials and tokens cross the network unencrypted`)
   }
   registerGuards(app, config)
-  app.decorateRequest('proxyState', null)
-  app.decorateRequest('bearerRoute', null)
-  app.decorateRequest('requestLogged', false)
-  const shutdownCut = { active: false }
-  app.decorate('shutdownCut', shutdownCut)
+  const shutdownCut = attachRequestState(app)
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error))
   const prefixes = config.routes.map((r) => r.prefix).sort()
@@ -161,17 +159,18 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   })
 
   const upgrades = new WebsocketUpgrades(app)
-  const dispatchers: Dispatcher[] = []
+  const transports: RouteTransport[] = []
   for (const route of config.routes) {
-    const dispatcher = createRouteDispatcher()
-    dispatchers.push(dispatcher)
-    registerRoute(app, { route, broker: brokers.get(route.name) as TokenBroker, format: created.formats.get(route.name) as TokenFormat, dispatcher, metrics, upgrades })
+    const transport = routeTransport()
+    transports.push(transport)
+    const credential = tokenCredential(brokers.get(route.name) as TokenBroker, created.formats.get(route.name) as TokenFormat, route.retryOn)
+    registerRoute(app, { route, credential, transport, metrics, upgrades })
   }
   // Closing waits for in-flight upstream requests (undici's close is graceful), unless forced:
   // past the shutdown grace, upstream requests still pending are cut.
   let force = false
   app.addHook('onClose', async () => {
-    await Promise.all(dispatchers.map((d) => force ? d.destroy() : d.close()))
+    await Promise.all(transports.map((t) => t.close(force)))
   })
   await app.ready()
   // The expiry gauge follows the routes built last: at a reload, this app's, which is about to serve.

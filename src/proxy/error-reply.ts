@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { TokenError } from '../auth/token-error.js'
 import { PROXY_ERROR_CODES, TokenRejectedError, TokenUnavailableError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
+import { routeName } from './request-state.js'
 
 export interface ErrorBody {
   error: { code: string, message: string, route?: string }
@@ -38,26 +39,4 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, error: 
   if (failure.retryAfter !== undefined) reply.header('retry-after', String(failure.retryAfter))
   if (status >= 500) request.log.warn({ route, code, reason: message }, 'request failed')
   reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body)
-}
-
-/** What a proxy route puts in its fastify route config. */
-export interface RouteTag {
-  name: string
-  prefix: string
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The route tag, looked up once per request (null: not yet); fastify builds `routeOptions` anew on every read. */
-    bearerRoute: RouteTag | undefined | null
-  }
-}
-
-export function routeOf (request: FastifyRequest): RouteTag | undefined {
-  if (request.bearerRoute === null) request.bearerRoute = (request.routeOptions.config as { bearerRoute?: RouteTag } | undefined)?.bearerRoute
-  return request.bearerRoute
-}
-
-export function routeName (request: FastifyRequest): string | undefined {
-  return routeOf(request)?.name
 }

@@ -4,7 +4,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isSocketAddress, type Config } from '../config/schema.js'
 import { BadRequestError, ClientKeyInvalidError, HostNotAllowedError, OriginNotAllowedError, UriTooLongError } from '../errors.js'
-import { routeOf } from './error-reply.js'
+import { routeOf } from './request-state.js'
 import { pathOf } from './upstream.js'
 
 /** Longer request targets are refused (414) before any work. */

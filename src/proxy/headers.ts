@@ -30,13 +30,13 @@ const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-con
 /**
  * The headers an upstream receives: the client's, less the dropped ones (and
  * Cookie unless the route forwards cookies) and those its Connection header
- * names, with the upstream's own Host and the route's credential (set last, so
- * no header the client names can remove them).
+ * names, with the upstream's own Host and the route's credential headers (set
+ * last, so no header the client names can remove or replace them).
  */
-export function upstreamRequestHeaders (client: IncomingHttpHeaders, host: string, credential: readonly [string, string], forwardCookies: boolean): IncomingHttpHeaders {
+export function upstreamRequestHeaders (client: IncomingHttpHeaders, host: string, credential: ReadonlyArray<readonly [string, string]>, forwardCookies: boolean): IncomingHttpHeaders {
   const headers = passedOn(client, forwardCookies ? DROPPED_REQUEST_HEADERS : DROPPED_REQUEST_HEADERS_AND_COOKIES)
   headers.host = host
-  headers[credential[0]] = credential[1]
+  for (const [name, value] of credential) headers[name] = value
   return headers
 }
 

@@ -1,32 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Metrics } from '../telemetry/metrics.js'
-import { routeName } from './error-reply.js'
+import { cutByShutdown, routeName } from './request-state.js'
 import { pathOf } from './upstream.js'
 
 /** The status logged for a request whose client got no answer at all before the exchange was cut (nginx's "client closed request"). */
 export const NO_ANSWER_STATUS = 499
 /** The status logged for a request the proxy's shutdown cut before any answer: the service went away, not the client. */
 export const SHUTDOWN_CUT_STATUS = 503
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Whether the request's log line and metrics are written. */
-    requestLogged: boolean
-  }
-  interface FastifyInstance {
-    /** Set once the app, closing past its shutdown grace, cuts the requests it still has in flight. */
-    shutdownCut: { active: boolean }
-  }
-}
-
-/**
- * Whether a request ending now, unanswered, was cut by the app's shutdown:
- * then its connection and its upstream request were ended by the proxy
- * itself, and neither its client nor its upstream is to blame.
- */
-export function cutByShutdown (request: FastifyRequest): boolean {
-  return request.server.shutdownCut.active
-}
 
 /**
  * The one log line and the metrics of a request, written once: when its

@@ -1,26 +1,34 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { errors, type Dispatcher } from 'undici'
 import { UpstreamUnavailableError } from '../errors.js'
 import { upstreamFailure } from './error-reply.js'
-import { cutByShutdown } from './request-log.js'
-import type { ProxyState } from './route.js'
+import { cutByShutdown } from './request-state.js'
 
 /** Answers up to this size (by Content-Length) are read whole and sent with their headers in one write. */
 const SMALL_ANSWER_BYTES = 64 * 1024
 /** A dropped answer's body is read (so its connection can be reused) up to this size, then its request is aborted. */
 const DRAIN_LIMIT_BYTES = 128 * 1024
 
-/** The route's decisions on an upstream answer; the exchange only moves the bytes. */
-export interface ExchangeRoute {
+/** The client's end of an exchange: what the answer is written to. */
+export interface ClientSide {
+  readonly request: FastifyRequest
+  readonly reply: FastifyReply
+  /** The client's connection, held: Node detaches it from the request once the body is read. */
+  readonly socket: Socket
+}
+
+/** The route's decisions on an upstream answer, given the client's side `C`; the exchange only moves the bytes. */
+export interface ExchangeRoute<C extends ClientSide> {
   /** Upstream requests and answers that take longer fail with this timeout. */
   readonly timeoutMs: number
   /** The answer's status and headers are in: the headers the client gets, or undefined when this answer is dropped (it is being replayed). */
-  head: (exchange: UpstreamExchange, statusCode: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders | undefined
+  head: (client: C, statusCode: number, headers: IncomingHttpHeaders) => OutgoingHttpHeaders | undefined
   /** The answer streams: the client has to keep reading it. */
-  streaming: (exchange: UpstreamExchange) => void
+  streaming: (client: C) => void
   /** The exchange failed before any answer reached the client. */
-  failed: (exchange: UpstreamExchange, failure: FastifyError) => void
+  failed: (client: C, failure: FastifyError) => void
 }
 
 // What the exchange does with the answer's body.
@@ -38,11 +46,9 @@ const DONE = 4
  * route calls `abandon()` when the client goes away. This saves undici's body stream,
  * fastify's stream plumbing and the pipe between them on every answer.
  */
-export class UpstreamExchange implements Dispatcher.DispatchHandler {
-  readonly request: FastifyRequest
-  readonly reply: FastifyReply
-  readonly state: ProxyState
-  private readonly route: ExchangeRoute
+export class UpstreamExchange<C extends ClientSide> implements Dispatcher.DispatchHandler {
+  private readonly client: C
+  private readonly route: ExchangeRoute<C>
   private readonly res: ServerResponse
   private controller: Dispatcher.DispatchController | undefined
   private mode = AWAITING_HEAD
@@ -51,12 +57,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private chunks: Buffer[] = []
   private dropped = 0
 
-  constructor (route: ExchangeRoute, request: FastifyRequest, reply: FastifyReply, state: ProxyState) {
+  constructor (route: ExchangeRoute<C>, client: C) {
     this.route = route
-    this.request = request
-    this.reply = reply
-    this.state = state
-    this.res = reply.raw
+    this.client = client
+    this.res = client.reply.raw
   }
 
   onRequestStart (controller: Dispatcher.DispatchController): void {
@@ -75,16 +79,16 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (statusCode >= 100 && statusCode < 200) return
     const res = this.res
     // The client is gone, or was answered already (a stalled upload): the upstream's answer is dropped.
-    if (res.destroyed || res.headersSent || this.state.socket.destroyed) {
+    if (res.destroyed || res.headersSent || this.client.socket.destroyed) {
       this.finish(controller)
       return
     }
     if (!(statusCode >= 100 && statusCode <= 599)) {
       this.finish(controller)
-      this.route.failed(this, new UpstreamUnavailableError(`invalid status code ${statusCode}`))
+      this.route.failed(this.client, new UpstreamUnavailableError(`invalid status code ${statusCode}`))
       return
     }
-    const sent = this.route.head(this, statusCode, headers)
+    const sent = this.route.head(this.client, statusCode, headers)
     if (sent === undefined) {
       // Read to its end when that is cheap, so its connection can carry the replay.
       if (Number(headers['content-length']) > DRAIN_LIMIT_BYTES) this.finish(controller)
@@ -94,7 +98,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.statusCode = statusCode
     this.headers = sent
     // No body follows, whatever Content-Length says (a 304 may carry the representation's): headers only.
-    if (this.request.method === 'HEAD' || statusCode === 204 || statusCode === 304) {
+    if (this.client.request.method === 'HEAD' || statusCode === 204 || statusCode === 304) {
       this.mode = DONE
       if (this.writeHead()) res.end()
       return
@@ -106,7 +110,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     }
     if (!this.writeHead()) return
     this.mode = STREAMING
-    this.route.streaming(this)
+    this.route.streaming(this.client)
     res.on('drain', () => controller.resume())
   }
 
@@ -142,8 +146,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     // The upstream broke off mid-answer: the client's answer is broken off too, never passed on
     // truncated. Past the shutdown grace the proxy cut the upstream request itself: the client's
     // connection is cut too (and the request logged as cut), not answered as an upstream failure.
-    if (mode !== AWAITING_HEAD || cutByShutdown(this.request)) this.res.destroy()
-    else if (!this.res.headersSent) this.route.failed(this, upstreamFailure(err, this.route.timeoutMs))
+    if (mode !== AWAITING_HEAD || cutByShutdown(this.client.request)) this.res.destroy()
+    else if (!this.res.headersSent) this.route.failed(this.client, upstreamFailure(err, this.route.timeoutMs))
   }
 
   /**
@@ -156,7 +160,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       return true
     } catch {
       this.finish(this.controller)
-      if (!this.res.headersSent) this.route.failed(this, new UpstreamUnavailableError('invalid response header'))
+      if (!this.res.headersSent) this.route.failed(this.client, new UpstreamUnavailableError('invalid response header'))
       return false
     }
   }

@@ -3,9 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import WebSocket, { WebSocketServer } from 'ws'
 import type { Metrics } from '../telemetry/metrics.js'
-import type { TokenBroker } from '../auth/broker.js'
-import type { TokenSet } from '../auth/token.js'
-import { formatToken, type TokenFormat } from '../auth/token-source.js'
+import type { CredentialHeaders, RouteCredential } from '../auth/credential.js'
 import type { RouteConfig } from '../config/schema.js'
 import { BadRequestError, UpstreamTimeoutError } from '../errors.js'
 import { sendError, upstreamFailure } from './error-reply.js'
@@ -13,8 +11,8 @@ import { grantOrigin } from './guards.js'
 import { cleanResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { locationRewriter } from './location.js'
 import { requestEnded } from './request-log.js'
+import type { TransportTls } from './transport.js'
 import { pathOf, upstreamPath, upstreamTarget } from './upstream.js'
-import { withToken } from './with-token.js'
 
 /**
  * The largest websocket message relayed either way (ws's own default is 100 MiB).
@@ -191,8 +189,9 @@ function closeSession ({ client, upstream }: Session, force: boolean): void {
 
 export interface WebsocketRouteParts {
   route: RouteConfig
-  broker: TokenBroker
-  format: TokenFormat
+  credential: RouteCredential
+  /** The route transport's TLS options: the handshake connects outside its pool. */
+  tls: TransportTls
   metrics: Metrics
   upgrades: WebsocketUpgrades
 }
@@ -203,16 +202,14 @@ type Handler = (request: FastifyRequest, reply: FastifyReply) => void
  * The handler of a route's websocket upgrades. The upstream handshake carries
  * the route's credential and the client's headers less its own credentials,
  * hop-by-hop headers and (unless `forwardCookies`) its cookies. The client
- * gets its `101` only once the upstream accepted; a `retryOn` refusal is tried
- * once more with a new token; the route's `timeout` bounds each handshake
+ * gets its `101` only once the upstream accepted; a refusal the credential
+ * cures (a `retryOn` status, its token dropped) is tried once more with new
+ * credential headers; the route's `timeout` bounds each handshake
  * (504); any other refusal is passed on, and a failed connection is a 502.
  * A request that names websocket without asking to upgrade its connection is
  * a plain request, for `plain`.
  */
-export function websocketHandler ({ route, broker, format, metrics, upgrades }: WebsocketRouteParts, plain: Handler): Handler {
-  const retryOn = new Set(route.retryOn)
-  // A static key would come back the same: a retry with it only repeats the refusal.
-  const renewable = broker.scheme.endpoint !== undefined
+export function websocketHandler ({ route, credential, tls, metrics, upgrades }: WebsocketRouteParts, plain: Handler): Handler {
   const upstream = upstreamTarget(route.upstream, route.prefix)
   const wsOrigin = upstream.origin.replace(/^http/, 'ws')
   const rewriteLocation = locationRewriter(route.upstream, route.prefix)
@@ -254,18 +251,32 @@ export function websocketHandler ({ route, broker, format, metrics, upgrades }: 
       refuse(err)
     }
 
-    withToken(broker, (token) => handshake(token, false), refuse)
+    const target = upstreamPath(upstream, request.url)
+    withCredential(false)
 
-    function handshake (token: TokenSet, retried: boolean): void {
-      // The client left while the token was on its way.
+    /** The handshake with the credential's headers: at once when they are in hand. */
+    function withCredential (retried: boolean): void {
+      let sent: CredentialHeaders | Promise<CredentialHeaders>
+      try {
+        sent = credential.headersFor({ method: 'GET', url: upstream.origin + target })
+      } catch (err) {
+        // Token requests are backing off.
+        refuse(err as FastifyError)
+        return
+      }
+      if (sent instanceof Promise) sent.then((s) => handshake(s, retried), refuse)
+      else handshake(sent, retried)
+    }
+
+    function handshake (sent: CredentialHeaders, retried: boolean): void {
+      // The client left while the credential was on its way.
       if (answered) return
-      const target = upstreamPath(upstream, request.url)
-      const credential = formatToken(format, token)
       const ws = attempt = new WebSocket(wsOrigin + target, protocols, {
-        headers: handshakeHeaders(request.headers, upstream.host, credential, route.forwardCookies),
+        // The route transport's TLS options, certificate verification stated explicitly among them:
+        // NODE_TLS_REJECT_UNAUTHORIZED=0 must not turn verification off here.
+        ...tls,
+        headers: handshakeHeaders(request.headers, upstream.host, sent.headers, route.forwardCookies),
         maxPayload: MAX_MESSAGE_BYTES,
-        // Explicit, like the HTTP legs' agent: NODE_TLS_REJECT_UNAUTHORIZED=0 must not turn verification off here.
-        rejectUnauthorized: true,
         followRedirects: false
       })
       let settled = false
@@ -290,17 +301,15 @@ export function websocketHandler ({ route, broker, format, metrics, upgrades }: 
       ws.once('unexpected-response', (_req, res) => {
         if (settled || answered) return
         const status = res.statusCode ?? 502
-        if (renewable && retryOn.has(status) && !retried) {
+        // The credential hears of every refusal, a retry's too: a refused token is dropped even
+        // when the handshake is not tried again, so the next request gets a new one.
+        if (credential.answered(sent, status, res.headers) && !retried) {
           settle()
           ws.terminate()
           metrics.replay(route.name)
-          broker.invalidate(token)
-          // token() may throw at once (backing off): inside then() that becomes a rejection, not a crash.
-          Promise.resolve().then(() => broker.token()).then((next) => handshake(next, true), refuse)
+          withCredential(true)
           return
         }
-        // The refused token is dropped even when it is not retried, so the next request gets a new one.
-        if (renewable && retryOn.has(status)) broker.invalidate(token)
         readCapped(res, REFUSAL_BODY_BYTES).then((body) => {
           if (!settle()) return
           ws.terminate()
@@ -452,7 +461,7 @@ function handshakeProblem (method: string, headers: IncomingHttpHeaders, protoco
  * upstream leg's own), cookies only on routes that forward them, with the
  * upstream's Host and the route's credential set last.
  */
-function handshakeHeaders (client: IncomingHttpHeaders, host: string, credential: readonly [string, string], forwardCookies: boolean): Record<string, string> {
+function handshakeHeaders (client: IncomingHttpHeaders, host: string, credential: ReadonlyArray<readonly [string, string]>, forwardCookies: boolean): Record<string, string> {
   const kept: IncomingHttpHeaders = {}
   for (const name in client) {
     if (!name.startsWith('sec-websocket-')) kept[name] = client[name]
