@@ -221,7 +221,7 @@ function routeToken (broker: TokenBroker, storeHealth: () => StoreHealth | 'none
   return {
     status: () => broker.status(),
     // A static key is config, never stored.
-    store: () => broker.scheme.endpoint === undefined ? 'none' : storeHealth(),
+    store: () => broker.renewable ? storeHealth() : 'none',
     ready: async () => { await broker.token() },
     renew: async () => { await broker.renewNow() },
     forget: () => broker.forget()

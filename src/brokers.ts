@@ -87,14 +87,14 @@ export async function createBrokers (config: Config, options: BuildBrokerOptions
       continue
     }
     try {
-      const { source: scheme, format } = createScheme(route.auth, { where: `routes.${route.name}.auth`, referenced: route.referencedSecrets })
+      const { source, format } = createScheme(route.auth, { where: `routes.${route.name}.auth`, referenced: route.referencedSecrets })
       formats.set(route.name, format)
       brokers.set(route.name, new TokenBroker({
         name: route.name,
-        scheme,
+        source,
         settings: config.tokens,
         logger: options.logger.child({ route: route.name }),
-        ...(scheme.endpoint === undefined ? {} : { budget: budgets.for(scheme.endpoint) }),
+        ...(source.endpoint === undefined ? {} : { budget: budgets.for(source.endpoint) }),
         ...('timeout' in route.auth ? { tokenTimeoutMs: route.auth.timeout } : {}),
         ...(store === undefined ? {} : { store }),
         ...(options.now === undefined ? {} : { now: options.now }),

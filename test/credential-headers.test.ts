@@ -17,7 +17,7 @@ function broker (endpoint: string | undefined): { broker: TokenBroker, obtained:
     secrets: Redactor.of([]),
     obtain: async () => ({ accessToken: `token-${++n}`, expiresIn: 3600 })
   }
-  const b = new TokenBroker({ name: 'api', scheme, settings: SETTINGS, logger: pino({ level: 'silent' }), minFetchIntervalMs: 0 })
+  const b = new TokenBroker({ name: 'api', source: scheme, settings: SETTINGS, logger: pino({ level: 'silent' }), minFetchIntervalMs: 0 })
   return { broker: b, obtained: () => n }
 }
 

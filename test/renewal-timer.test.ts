@@ -132,8 +132,8 @@ test('a pending renewal timer does not keep the process alive', () => {
   const script = `
     import pino from 'pino'
     import { TokenBroker } from ${JSON.stringify(broker)}
-    const scheme = { type: 'test', endpoint: 'http://127.0.0.1:9/token', secrets: [], obtain: async () => ({ accessToken: 'token-1', expiresIn: 3600 }), authorize: () => ['authorization', 'x'] }
-    const b = new TokenBroker({ name: 'api', scheme, settings: { refreshAhead: 0.8, minValidity: 30, defaultTtl: 3600, maxRequestsPerMinute: 30 }, logger: pino({ level: 'silent' }) })
+    const scheme = { type: 'test', endpoint: 'http://127.0.0.1:9/token', secrets: [], obtain: async () => ({ accessToken: 'token-1', expiresIn: 3600 }) }
+    const b = new TokenBroker({ name: 'api', source: scheme, settings: { refreshAhead: 0.8, minValidity: 30, defaultTtl: 3600, maxRequestsPerMinute: 30 }, logger: pino({ level: 'silent' }) })
     await b.token()
     b.token()
     console.log('served')

@@ -36,7 +36,7 @@ export const realTimers: Scheduler = {
 export interface BrokerOptions {
   /** Route name: store key and log binding. */
   name: string
-  scheme: TokenSource
+  source: TokenSource
   settings: TokenSettings
   logger: Logger
   store?: TokenStore
@@ -77,7 +77,7 @@ export interface BrokerStatus {
 }
 
 /**
- * Caches one route's token and decides when to ask the scheme for another:
+ * Caches one route's token and decides when to ask its source for another:
  * single flight, early expiry (`minValidity`), renewal on a timer after
  * `refreshAhead` of the lifetime while the route is in use, refresh token
  * first with one fallback to a fresh login, and a per-endpoint budget. The
@@ -87,7 +87,12 @@ export interface BrokerStatus {
  */
 export class TokenBroker {
   readonly name: string
-  readonly scheme: TokenSource
+  readonly source: TokenSource
+  /**
+   * Whether its token is ever renewed: false for a fixed credential (no token
+   * endpoint), which is never dropped, persisted or asked for again.
+   */
+  readonly renewable: boolean
   readonly #settings: TokenSettings
   readonly #log: Logger
   readonly #budget: RequestBudget | undefined
@@ -114,7 +119,8 @@ export class TokenBroker {
 
   constructor (options: BrokerOptions) {
     this.name = options.name
-    this.scheme = options.scheme
+    this.source = options.source
+    this.renewable = options.source.endpoint !== undefined
     this.#settings = options.settings
     this.#log = options.logger
     this.#budget = options.budget
@@ -126,7 +132,7 @@ export class TokenBroker {
       route: options.name,
       store: options.store ?? new MemoryTokenStore(),
       // A static key is config, not state: only tokens from an endpoint go to the store.
-      persistent: options.scheme.endpoint !== undefined,
+      persistent: this.renewable,
       tokenTimeoutMs: options.tokenTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS,
       margins: options.settings,
       now: this.#now,
@@ -227,7 +233,7 @@ export class TokenBroker {
     const now = this.#now()
     const current = this.#current
     let state: TokenState
-    if (this.scheme.endpoint === undefined || (current !== undefined && now < usableUntil(current, this.#settings))) state = 'valid'
+    if (!this.renewable || (current !== undefined && now < usableUntil(current, this.#settings))) state = 'valid'
     else if (this.#lastError !== undefined) state = 'failing'
     else if (current !== undefined && current.expiresAt > now) state = 'expiring'
     else if (this.#lastRefreshAt === undefined) state = 'none'
@@ -300,7 +306,7 @@ export class TokenBroker {
   /** A request asked for a token: the route is in use (it goes cold only where its timer finds it idle). */
   #used (now: number): void {
     // A static key is never renewed: nothing to track.
-    if (this.scheme.endpoint === undefined) return
+    if (!this.renewable) return
     this.#lastUsedAt = now
     if (this.#cancelTimer === undefined && this.#inflight === undefined) this.#arm()
   }
@@ -316,7 +322,7 @@ export class TokenBroker {
     this.#cancelTimer?.()
     this.#cancelTimer = undefined
     const current = this.#current
-    if (this.#closed || current === undefined || this.scheme.endpoint === undefined) return
+    if (this.#closed || current === undefined || !this.renewable) return
     const due = this.#dueAt(current)
     if (!Number.isFinite(due)) return
     this.#cancelTimer = this.#timers.schedule(() => this.#onTimer(), Math.min(Math.max(0, due - this.#now()), MAX_TIMER_MS))
@@ -369,7 +375,7 @@ export class TokenBroker {
       const event: keyof typeof TOKEN_EVENTS = refreshed ? 'token_refreshed' : previous === undefined || this.#cold || this.#refused ? 'token_obtained' : 'token_renewed'
       this.#install(token)
       // A static key is read from config: no token request was made.
-      if (this.scheme.endpoint !== undefined) this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
+      if (this.renewable) this.#onTokenRequest(refreshed ? 'refreshed' : 'obtained')
       this.#log.info({ event, expiresIn: secondsLeft(token, token.obtainedAt) }, TOKEN_EVENTS[event])
       return token
     } catch (err) {
@@ -402,7 +408,7 @@ export class TokenBroker {
 
   /** Refresh token while one is held and valid; a refused refresh falls back to one fresh login. */
   async #obtain (previous: TokenSet | undefined): Promise<{ token: TokenSet, refreshed: boolean }> {
-    const refresh = this.scheme.refresh
+    const refresh = this.source.refresh
     const refreshToken = previous?.refreshToken
     if (refresh !== undefined && refreshToken !== undefined && (previous?.refreshExpiresAt === undefined || previous.refreshExpiresAt > this.#now())) {
       try {
@@ -413,14 +419,14 @@ export class TokenBroker {
         this.#log.info({ event: 'refresh_refused', reason: err.message }, 'refresh token refused; logging in again')
       }
     }
-    return { token: this.#date(await this.#call((signal) => this.scheme.obtain(signal))), refreshed: false }
+    return { token: this.#date(await this.#call((signal) => this.source.obtain(signal))), refreshed: false }
   }
 
   async #call (request: (signal: AbortSignal) => Promise<TokenResponse>): Promise<TokenResponse> {
     const now = this.#now()
-    const waitMs = this.scheme.endpoint === undefined ? undefined : this.#budget?.take(now)
+    const waitMs = this.source.endpoint === undefined ? undefined : this.#budget?.take(now)
     if (waitMs !== undefined) {
-      throw new TokenError('unavailable', `token request budget of ${this.#settings.maxRequestsPerMinute}/min for ${origin(this.scheme.endpoint as string)} is spent`, { retryAfterMs: waitMs })
+      throw new TokenError('unavailable', `token request budget of ${this.#settings.maxRequestsPerMinute}/min for ${origin(this.source.endpoint as string)} is spent`, { retryAfterMs: waitMs })
     }
     this.#backoff.sent(now)
     return request(this.#abort.signal)

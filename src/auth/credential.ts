@@ -40,7 +40,7 @@ export interface RouteCredential {
 export function tokenCredential (broker: TokenBroker, format: TokenFormat, retryOn: Iterable<number>): RouteCredential {
   const refusals = new Set(retryOn)
   // A static key would come back the same: dropping it or sending it again only repeats the refusal.
-  const renewable = broker.scheme.endpoint !== undefined
+  const renewable = broker.renewable
   const headers = (token: TokenSet): CredentialHeaders => ({ headers: [formatToken(format, token)], token })
 
   return {
