@@ -41,17 +41,43 @@ export interface TokenRequest {
   dispatcher?: Dispatcher
 }
 
+/**
+ * Adds a client's authentication (RFC 6749 §2.3, RFC 7523 §2.2) to a request
+ * for `endpoint`, in place: a header (Basic) or body fields (`client_id`,
+ * `client_secret`, `client_assertion`); a public client adds `client_id` alone.
+ * For the endpoints beside the token endpoint (device authorization,
+ * revocation) that take the same client authentication.
+ */
+export type ClientAuthentication = (endpoint: string, body: Record<string, string>, headers: Record<string, string>) => Promise<void>
+
 /** Certificates are verified (undici's default, stated here so no one turns it off by accident). */
 const defaultDispatcher = new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
 
 /** POSTs to a token endpoint and parses the answer (RFC 6749 §5.1 / §5.2 and look-alikes). */
 export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
   const fields = req.fields ?? OAUTH_FIELDS
+  const answer = await postToEndpoint(req)
+  return cleanErrors(req, () => parseTokenAnswer(answer, req, fields))
+}
+
+/** An endpoint's answer as it came: any status, the body read within the size bound. */
+export interface EndpointAnswer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  text: string
+  /** `text` parsed, or undefined when it is not JSON. */
+  json: unknown
+}
+
+/**
+ * POSTs `req.body` to `req.url` and reads the answer whatever its status
+ * (token, device authorization and revocation endpoints share this). `what`
+ * names the endpoint in messages. No answer, a timeout or an oversized body
+ * is a TokenError `unavailable` whose message carries no secret.
+ */
+export async function postToEndpoint (req: TokenRequest, what = 'token endpoint'): Promise<EndpointAnswer> {
   const body = req.encoding === 'json' ? JSON.stringify(req.body) : formEncode(req.body)
   const signal = req.signal === undefined ? AbortSignal.timeout(req.timeout) : AbortSignal.any([req.signal, AbortSignal.timeout(req.timeout)])
-  let status: number
-  let headers: Record<string, string | string[] | undefined>
-  let text: string
   try {
     const res = await request(req.url, {
       method: 'POST',
@@ -66,18 +92,24 @@ export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
       headersTimeout: req.timeout,
       bodyTimeout: req.timeout
     })
-    status = res.statusCode
-    headers = res.headers
-    text = await readLimited(res.body, MAX_TOKEN_RESPONSE_BYTES)
+    const text = await readLimited(res.body, MAX_TOKEN_RESPONSE_BYTES)
+    return { status: res.statusCode, headers: res.headers, text, json: parseJson(text) }
   } catch (err) {
     const reason = signal.aborted ? `no answer within ${req.timeout} ms` : describeNetworkError(err)
-    throw new TokenError('unavailable', requestRedactor(req).redact(`token endpoint ${origin(req.url)}: ${reason}`), { cause: err })
+    throw new TokenError('unavailable', requestRedactor(req).redact(`${what} ${origin(req.url)}: ${reason}`), { cause: err })
   }
+}
+
+/**
+ * Runs `parse` over an answer to `req`; a TokenError it throws comes out with
+ * every secret of the request removed and made printable. Every message goes
+ * through here: a URL path or an echo may carry any secret, in any encoding.
+ */
+export function cleanErrors<T> (req: TokenRequest, parse: () => T): T {
   try {
-    return parseTokenAnswer(status, headers, text, req, fields)
+    return parse()
   } catch (err) {
     if (!(err instanceof TokenError)) throw err
-    // Every message goes through here: a URL path or an echo may carry any secret, in any encoding.
     const redactor = requestRedactor(req)
     throw new TokenError(err.kind, printable(redactor.redact(err.message)), {
       status: err.status,
@@ -115,28 +147,10 @@ function requestRedactor (req: TokenRequest): Redactor {
   return req.secrets.with(values)
 }
 
-function parseTokenAnswer (status: number, headers: Record<string, string | string[] | undefined>, text: string, req: TokenRequest, fields: ResponseFields): TokenResponse {
+function parseTokenAnswer (answer: EndpointAnswer, req: TokenRequest, fields: ResponseFields): TokenResponse {
   const where = `token endpoint ${origin(req.url)}`
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  if (status === 429 || status >= 500) {
-    const retryAfterMs = parseRetryAfter(headers['retry-after'])
-    throw new TokenError('unavailable', `${where} answered HTTP ${status}`, { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
-  }
-  if (status >= 400 || (status < 300 && isRecord(json) && json[fields.accessToken] === undefined && typeof json.error === 'string')) {
-    const { oauthError, description } = describeErrorBody(json)
-    const detail = [oauthError, description].filter(Boolean).join(': ')
-    // The endpoint's own words go to the client (SPEC "TOKEN_REJECTED"); requestToken removes the secrets.
-    const message = `${detail === '' ? 'refused' : detail} (HTTP ${status})`
-    throw new TokenError('rejected', message, { status, ...(oauthError === undefined ? {} : { oauthError }) })
-  }
-  if (status < 200 || status >= 300) {
-    throw new TokenError('unavailable', `${where} answered HTTP ${status}`, { status })
-  }
+  throwIfRefused(answer, where, fields.accessToken)
+  const { status, json } = answer
   if (!isRecord(json)) throw new TokenError('unavailable', `${where} answered HTTP ${status} with a body that is not JSON`, { status })
   const accessToken = pick(json, fields.accessToken)
   if (typeof accessToken !== 'string' || accessToken === '') {
@@ -150,6 +164,40 @@ function parseTokenAnswer (status: number, headers: Record<string, string | stri
   const refreshExpiresIn = parseSeconds(pick(json, fields.refreshExpiresIn))
   if (refreshExpiresIn !== undefined) token.refreshExpiresIn = refreshExpiresIn
   return token
+}
+
+/**
+ * Throws when the answer is a refusal or a failure: 429 and 5xx are
+ * `unavailable` (with Retry-After); other 4xx, and a 2xx carrying `error`
+ * without `successField`, are `rejected` with the endpoint's own words (RFC
+ * 6749 §5.2) and its `error` code; any other non-2xx is `unavailable`.
+ * Messages still hold what the endpoint echoed: callers run this inside
+ * `cleanErrors`.
+ */
+export function throwIfRefused (answer: EndpointAnswer, where: string, successField: string): void {
+  const { status, headers, json } = answer
+  if (status === 429 || status >= 500) {
+    const retryAfterMs = parseRetryAfter(headers['retry-after'])
+    throw new TokenError('unavailable', `${where} answered HTTP ${status}`, { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+  }
+  if (status >= 400 || (status < 300 && isRecord(json) && json[successField] === undefined && typeof json.error === 'string')) {
+    const { oauthError, description } = describeErrorBody(json)
+    const detail = [oauthError, description].filter(Boolean).join(': ')
+    // The endpoint's own words go to the client (SPEC "TOKEN_REJECTED"); cleanErrors removes the secrets.
+    const message = `${detail === '' ? 'refused' : detail} (HTTP ${status})`
+    throw new TokenError('rejected', message, { status, ...(oauthError === undefined ? {} : { oauthError }) })
+  }
+  if (status < 200 || status >= 300) {
+    throw new TokenError('unavailable', `${where} answered HTTP ${status}`, { status })
+  }
+}
+
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }
 
 /** Reads a dotted path (`data.token`) from a parsed answer. */
@@ -181,8 +229,8 @@ function describeErrorBody (json: unknown): { oauthError?: string, description?:
   return { ...(name === undefined ? {} : { oauthError: name }), ...(message === undefined ? {} : { description: message }) }
 }
 
-/** Body fields that carry credentials in RFC 6749 / 7523 requests and their look-alikes. */
-const CREDENTIAL_FIELDS = new Set(['password', 'client_secret', 'refresh_token', 'assertion', 'client_assertion', 'jwt', 'code', 'code_verifier'])
+/** Body fields that carry credentials in RFC 6749 / 7523 / 8628 / 7009 requests and their look-alikes. */
+const CREDENTIAL_FIELDS = new Set(['password', 'client_secret', 'refresh_token', 'assertion', 'client_assertion', 'jwt', 'code', 'code_verifier', 'device_code', 'token'])
 
 const JWS_COMPACT = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/
 
@@ -215,7 +263,8 @@ function formEncode (body: Record<string, unknown>): string {
   return form.toString()
 }
 
-async function readLimited (body: AsyncIterable<Buffer> & { destroy: (err?: Error) => unknown }, limit: number): Promise<string> {
+/** The body as UTF-8 text; past `limit` bytes the stream is destroyed and the read fails. */
+export async function readLimited (body: AsyncIterable<Buffer> & { destroy: (err?: Error) => unknown }, limit: number): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of body) {
