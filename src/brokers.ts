@@ -87,7 +87,7 @@ export async function createBrokers (config: Config, options: BuildBrokerOptions
       continue
     }
     try {
-      const { source, format } = createScheme(route.auth, { where: `routes.${route.name}.auth`, referenced: route.referencedSecrets })
+      const { source, format } = createScheme(route.auth, { where: `routes.${route.name}.auth`, referenced: route.referencedSecrets, files: route.secretFiles })
       formats.set(route.name, format)
       brokers.set(route.name, new TokenBroker({
         name: route.name,

@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { z } from 'zod'
 
 /**
@@ -49,3 +50,55 @@ export const headerName = nonEmpty.default('authorization').transform((h) => h.t
 export const tokenTimeout = positiveMs.default(10_000)
 
 export const bodyEncoding = z.enum(['form', 'json'])
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
+
+/** The certificates of a PEM text (a chain or a CA bundle), or undefined when it holds none or one that does not parse. */
+export function pemCertificates (text: string): X509Certificate[] | undefined {
+  const blocks = text.match(PEM_CERTIFICATE)
+  if (blocks === null) return undefined
+  try {
+    return blocks.map((block) => new X509Certificate(block))
+  } catch {
+    return undefined
+  }
+}
+
+// Messages never quote the text: a key is a secret, and the task treats every PEM of `tls` as one.
+const certificates = nonEmpty.refine((text) => pemCertificates(text) !== undefined, 'is not readable as PEM certificates (-----BEGIN CERTIFICATE-----)')
+const pemKey = nonEmpty.refine((text) => {
+  try {
+    createPrivateKey(text)
+    return true
+  } catch {
+    return false
+  }
+}, 'is not readable as an unencrypted PEM private key')
+
+/**
+ * TLS client settings (route `tls`, `auth.tls`): a client certificate with
+ * its key, and CAs added to the system ones. PEM text, usually `${file:...}`.
+ */
+export const tlsOptions = z.strictObject({
+  /** The client certificate, then any intermediates. */
+  cert: certificates.optional(),
+  key: pemKey.optional(),
+  /** Trusted besides the system CAs, never instead of them. */
+  ca: certificates.optional()
+}).superRefine((tls, ctx) => {
+  if (tls.cert !== undefined && tls.key === undefined) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is required with cert' })
+  if (tls.key !== undefined && tls.cert === undefined) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'is required with key' })
+  if (tls.cert === undefined || tls.key === undefined) return
+  const [leaf] = pemCertificates(tls.cert) ?? []
+  // Unreadable ones are reported by the fields' own checks.
+  if (leaf === undefined) return
+  let matches: boolean
+  try {
+    matches = leaf.checkPrivateKey(createPrivateKey(tls.key))
+  } catch {
+    return
+  }
+  if (!matches) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is not the private key of cert (the first certificate in it)' })
+})
+
+export type TlsOptions = z.output<typeof tlsOptions>

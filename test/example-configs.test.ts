@@ -2,8 +2,10 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { loadConfigFile } from '../src/config/load.js'
+import { loadConfigFile, parseConfig } from '../src/config/load.js'
+import { exampleWithFiles, filePaths } from './example-helpers.js'
 import { buildNetosecret } from './fixtures/netography.js'
+import { testPki } from './tls-certificates.js'
 
 // The shipped configs a newcomer copies from: each must load as it is (with its
 // variables set), and the README must name the file and every variable it reads,
@@ -34,7 +36,8 @@ function dummyEnv (names: string[]): Record<string, string> {
 
 test('there are example configs, one per seed API flow and the Postman one', () => {
   assert.deepEqual(examples, [
-    'net-api-oauth.yaml', 'net-api-static.yaml', 'netfoundry.yaml', 'netography-api-key.yaml', 'netography-user.yaml', 'postman.yaml', 'vivacity.yaml'
+    'mtls.yaml', 'net-api-oauth.yaml', 'net-api-static.yaml', 'netfoundry.yaml', 'netography-api-key.yaml', 'netography-user.yaml', 'postman.yaml',
+    'token-exchange.yaml', 'vivacity.yaml'
   ])
 })
 
@@ -43,10 +46,22 @@ for (const file of shipped) {
   test(`${name} validates with its variables set`, () => {
     const names = envNames(file)
     assert.ok(names.length > 0, `${name} reads its secrets from the environment`)
-    const config = loadConfigFile(file, dummyEnv(names))
+    // `${file:...}` paths of the target system (/var/run/secrets/...) become temporary files: PEM where a certificate or key is read.
+    const config = filePaths(readFileSync(file, 'utf8')).length === 0
+      ? loadConfigFile(file, dummyEnv(names))
+      : parseConfig(exampleWithFiles(undefined, file, dummyFile).config, { env: dummyEnv(names) })
     assert.ok(config.routes.length > 0)
     for (const route of config.routes) assert.match(route.upstream, /^https:\/\//, `${name}: route ${route.name}`)
   })
+}
+
+/** A plausible secret file: the test PKI's PEM for a `.key` or `.crt`, else a workload token. */
+function dummyFile (path: string): string {
+  const pki = testPki()
+  if (path.endsWith('.key')) return pki.client.key
+  if (path.endsWith('ca.crt')) return pki.ca.cert
+  if (path.endsWith('.crt')) return pki.client.cert
+  return 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3b3JrbG9hZCJ9.c2lnbmF0dXJl'
 }
 
 for (const file of examples) {

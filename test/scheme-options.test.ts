@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { parseConfig } from '../src/config/load.js'
 import { AUTH_TYPES, type AuthConfig } from '../src/schemes/registry.js'
 import { decodeJwt, jwtVerify } from 'jose'
-import { clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, type TokenRequestParts } from '../src/auth/client-auth.js'
+import { clientAssertion, clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, tlsClientAuth, type TokenRequestParts } from '../src/auth/client-auth.js'
 import { secretSigningKey } from '../src/auth/keys.js'
 import { clientAuthMethod, type ClientOptions, type ClientRole } from '../src/schemes/oauth-options.js'
 import { parseIssues } from './config-helpers.js'
@@ -32,7 +32,8 @@ test('every registered type parses from its minimal options, with the defaults o
     refresh_token: { type: 'refresh_token', tokenUrl: TOKEN_URL, refreshToken: 'r-123456' },
     jwt_bearer: { type: 'jwt_bearer', tokenUrl: TOKEN_URL, secret: 'hmac-secret-123456' },
     login: { type: 'login', tokenUrl: TOKEN_URL },
-    netography: { type: 'netography', netosecret: NETOSECRET }
+    netography: { type: 'netography', netosecret: NETOSECRET },
+    token_exchange: { type: 'token_exchange', tokenUrl: TOKEN_URL, subjectToken: 'subject-123456' }
   }
   assert.deepEqual([...AUTH_TYPES].sort(), Object.keys(minimal).sort(), 'a test row per registered type')
   for (const [type, block] of Object.entries(minimal)) {
@@ -52,11 +53,14 @@ test('every registered type parses from its minimal options, with the defaults o
   const jwt = auth(minimal.jwt_bearer as Record<string, unknown>)
   assert.ok(jwt.type === 'jwt_bearer')
   assert.equal(jwt.assertionTtl, 300)
+  const exchange = auth(minimal.token_exchange as Record<string, unknown>)
+  assert.ok(exchange.type === 'token_exchange')
+  assert.equal(exchange.subjectTokenType, 'urn:ietf:params:oauth:token-type:jwt')
 })
 
 test('each mistake names its key under the route\'s auth block', () => {
   const cases: Array<[Record<string, unknown>, string]> = [
-    [{ type: 'nope' }, 'routes.r.auth.type: must be one of: static, client_credentials, password, refresh_token, jwt_bearer, login, netography'],
+    [{ type: 'nope' }, 'routes.r.auth.type: must be one of: static, client_credentials, password, refresh_token, jwt_bearer, login, netography, token_exchange'],
     [{ type: 'static' }, 'routes.r.auth.token: is required'],
     [{ type: 'static', token: 'a\r\nb' }, 'routes.r.auth.token: must not contain control characters or line breaks: it is sent in an HTTP header'],
     [{ type: 'client_credentials', tokenUrl: 'ftp://x', clientId: 'c', clientSecret: 's' }, 'routes.r.auth.tokenUrl: must be an absolute http(s) URL'],
@@ -69,7 +73,18 @@ test('each mistake names its key under the route\'s auth block', () => {
     [{ type: 'login', tokenUrl: TOKEN_URL, refresh: { url: 'nope' } }, 'routes.r.auth.refresh.url: must be an absolute http(s) URL'],
     [{ type: 'login', tokenUrl: TOKEN_URL, bodyEncoding: 'xml' }, 'routes.r.auth.bodyEncoding: Invalid option: expected one of "form"|"json"'],
     [{ type: 'netography', netosecret: 'not base64 json' }, 'routes.r.auth.netosecret: is not base64 of a JSON object'],
-    [{ type: 'static', token: 't-123456', extra: 1 }, 'routes.r.auth.extra: unknown key']
+    [{ type: 'static', token: 't-123456', extra: 1 }, 'routes.r.auth.extra: unknown key'],
+    [{ type: 'token_exchange', tokenUrl: TOKEN_URL }, 'routes.r.auth.subjectToken: is required'],
+    [{ type: 'token_exchange', tokenUrl: TOKEN_URL, subjectToken: 's-123456', actorTokenType: 'urn:x:y' }, 'routes.r.auth.actorTokenType: is given without actorToken'],
+    [{ type: 'token_exchange', tokenUrl: TOKEN_URL, subjectToken: 's-123456', subjectTokenType: 'jwt' }, 'routes.r.auth.subjectTokenType: must be a token type URI, e.g. urn:ietf:params:oauth:token-type:jwt'],
+    [{ type: 'token_exchange', tokenUrl: TOKEN_URL, subjectToken: 's-123456', resource: 'orders' }, 'routes.r.auth.resource: must be an absolute URI without a fragment'],
+    // clientAssertion: an assertion from elsewhere is private_key_jwt, alone.
+    [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientAssertion: 'a.b.c', clientAuth: 'client_secret_basic', clientSecret: 's' }, 'routes.r.auth.clientAuth: cannot be client_secret_basic with clientAssertion (a client assertion is private_key_jwt)'],
+    [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientId: 'c', clientAssertion: 'a.b.c', privateKey: 'PEM' }, 'routes.r.auth.clientAssertion: cannot be combined with privateKey: give the assertion, or the key that signs one'],
+    [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientId: 'c', clientAssertion: 'a.b.c', clientSecret: 's' }, 'routes.r.auth.clientAssertion: cannot be combined with clientSecret: the assertion authenticates the client'],
+    // RFC 8705: a certificate is needed, from the auth block or the route.
+    [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientId: 'c', clientAuth: 'tls_client_auth' }, 'routes.r.auth.tls: needs cert and key for tls_client_auth (here or in the route\'s tls)'],
+    [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientAuth: 'self_signed_tls_client_auth' }, 'routes.r.auth.clientId: is required for self_signed_tls_client_auth']
   ]
   for (const [block, expected] of cases) {
     const found = issues(block)
@@ -92,7 +107,11 @@ test('the client authentication follows from the options given when clientAuth i
     [{ clientId: 'c', clientSecret: 's', clientAuth: 'client_secret_jwt' }, {}, 'client_secret_jwt'],
     // jwt_bearer: the key signs the grant, not the client.
     [{ clientId: 'c', privateKey: 'PEM' }, { keySignsGrant: true }, 'none'],
-    [{ clientId: 'c', clientSecret: 's', privateKey: 'PEM' }, { keySignsGrant: true }, 'client_secret_basic']
+    [{ clientId: 'c', clientSecret: 's', privateKey: 'PEM' }, { keySignsGrant: true }, 'client_secret_basic'],
+    // An assertion from elsewhere is what private_key_jwt sends, whatever signs the grant.
+    [{ clientAssertion: 'a.b.c' }, {}, 'private_key_jwt'],
+    [{ clientAssertion: 'a.b.c', privateKey: 'PEM' }, { keySignsGrant: true }, 'private_key_jwt'],
+    [{ clientId: 'c', clientAuth: 'tls_client_auth' }, {}, 'tls_client_auth']
   ]
   for (const [options, role, method] of rows) {
     assert.equal(clientAuthMethod({ tokenUrl: TOKEN_URL, bodyEncoding: 'form', params: {}, timeout: 1, ...options } as ClientOptions, role), method, JSON.stringify(options))
@@ -128,4 +147,20 @@ test('client authentication factories add exactly their credentials', async () =
   assert.ok(typeof payload.exp === 'number' && typeof payload.iat === 'number' && payload.exp - payload.iat <= 60, 'short-lived')
   const again = decodeJwt(second.body.client_assertion ?? '')
   assert.notEqual(again.jti, payload.jti, 'a fresh jti for every request')
+
+  // A client assertion from elsewhere: whatever `read` gives at each request.
+  let current = 'first.assertion.jwt'
+  const fromFile = clientAssertion(undefined, () => current)
+  const a = parts()
+  await fromFile(a, TOKEN_URL)
+  current = 'second.assertion.jwt'
+  const b = parts()
+  await fromFile(b, TOKEN_URL)
+  assert.deepEqual(a.body, { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: 'first.assertion.jwt' })
+  assert.equal(b.body.client_assertion, 'second.assertion.jwt')
+
+  // RFC 8705: the certificate authenticates; the body names the client.
+  const mtls = parts()
+  await tlsClientAuth('id')(mtls, TOKEN_URL)
+  assert.deepEqual(mtls, { body: { grant_type: 'client_credentials', client_id: 'id' }, headers: {} })
 })

@@ -45,6 +45,30 @@ export function clientAssertionJwt (clientId: string, key: SigningKey): ClientAu
   }
 }
 
+/**
+ * RFC 7523 §2.2 with a JWT made elsewhere (a Kubernetes projected
+ * service-account token, a SPIFFE JWT-SVID, a CI OIDC token): `read` gives
+ * the current one at every request, since its issuer renews it. `client_id`
+ * goes along when configured (RFC 7523 §3 lets the assertion's `sub` name the client).
+ */
+export function clientAssertion (clientId: string | undefined, read: () => string): ClientAuth {
+  return (request) => {
+    if (clientId !== undefined) request.body.client_id = clientId
+    request.body.client_assertion_type = CLIENT_ASSERTION_TYPE
+    request.body.client_assertion = read()
+  }
+}
+
+/**
+ * RFC 8705 §2.1 / §2.2 (tls_client_auth, self_signed_tls_client_auth): the
+ * client certificate of the TLS connection authenticates the client, so the
+ * request itself carries only `client_id` (required by §2). The certificate is
+ * the dispatcher's, not this factory's.
+ */
+export function tlsClientAuth (clientId: string): ClientAuth {
+  return (request) => { request.body.client_id = clientId }
+}
+
 /** A public client (RFC 6749 §2.1): only its id, when it has one, in the body. */
 export function publicClient (clientId: string | undefined): ClientAuth {
   return (request) => {

@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici'
 import type { ClientAuth, TokenRequestParts } from './client-auth.js'
 import type { Redactor } from './redaction.js'
 import type { TokenResponse } from './token.js'
@@ -23,16 +24,18 @@ export interface OAuthClientOptions {
   extras: Record<string, string>
   timeout: number
   secrets: Redactor
+  /** The route's own connections to the token endpoint (a client certificate, added CAs); default: shared, system CAs. */
+  dispatcher?: Dispatcher | undefined
 }
 
-export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras, timeout, secrets }: OAuthClientOptions): OAuthClient {
+export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras, timeout, secrets, dispatcher }: OAuthClientOptions): OAuthClient {
   return {
     endpoint: tokenUrl,
     secrets,
     async grant (params, signal) {
       const request: TokenRequestParts = { body: { ...params, ...extras }, headers: {} }
       await clientAuth(request, tokenUrl)
-      return requestToken({ url: tokenUrl, encoding: bodyEncoding, body: request.body, headers: request.headers, timeout, secrets, signal })
+      return requestToken({ url: tokenUrl, encoding: bodyEncoding, body: request.body, headers: request.headers, timeout, secrets, signal, ...(dispatcher === undefined ? {} : { dispatcher }) })
     }
   }
 }

@@ -198,7 +198,9 @@ function base64Runs (value: string): string[] {
 /** Private members of a JWK (RFC 7518 §6.2.2, §6.3.2, §6.4). */
 const JWK_PRIVATE = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']
 /** Auth options that are secrets whatever their source. */
-const SECRET_OPTIONS = ['clientSecret', 'password', 'refreshToken', 'token', 'secret']
+const SECRET_OPTIONS = ['clientSecret', 'password', 'refreshToken', 'token', 'secret', 'subjectToken', 'actorToken', 'clientAssertion']
+/** PEM texts of `tls`: the key is a secret; the certificates are kept out of messages alike. */
+const TLS_PEMS = ['cert', 'key', 'ca']
 
 /**
  * The secrets of a route's auth block (SPEC "TOKEN_REJECTED"): the known
@@ -220,6 +222,14 @@ export function authSecrets (options: object, referenced: Iterable<string>): str
     for (const member of JWK_PRIVATE) {
       const value = (key as Record<string, unknown>)[member]
       if (typeof value === 'string') secrets.push(value)
+    }
+  }
+  const tls = record.tls
+  if (tls !== null && typeof tls === 'object') {
+    for (const member of TLS_PEMS) {
+      const pem = (tls as Record<string, unknown>)[member]
+      // Its base64 lines too, each of which may be echoed alone; not the BEGIN/END lines every PEM shares.
+      if (typeof pem === 'string') secrets.push(pem, ...pem.split(/\r?\n/).filter((line) => !line.startsWith('-----')))
     }
   }
   for (const value of referenced) if (!isPlainAddress(value)) secrets.push(value)

@@ -229,8 +229,8 @@ function describeErrorBody (json: unknown): { oauthError?: string, description?:
   return { ...(name === undefined ? {} : { oauthError: name }), ...(message === undefined ? {} : { description: message }) }
 }
 
-/** Body fields that carry credentials in RFC 6749 / 7523 / 8628 / 7009 requests and their look-alikes. */
-const CREDENTIAL_FIELDS = new Set(['password', 'client_secret', 'refresh_token', 'assertion', 'client_assertion', 'jwt', 'code', 'code_verifier', 'device_code', 'token'])
+/** Body fields that carry credentials in RFC 6749 / 7523 / 8628 / 8693 / 7009 requests and their look-alikes. */
+const CREDENTIAL_FIELDS = new Set(['password', 'client_secret', 'refresh_token', 'assertion', 'client_assertion', 'jwt', 'code', 'code_verifier', 'device_code', 'token', 'subject_token', 'actor_token'])
 
 const JWS_COMPACT = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/
 
@@ -278,9 +278,18 @@ export async function readLimited (body: AsyncIterable<Buffer> & { destroy: (err
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/** OpenSSL's verdicts on a server certificate no trusted CA vouches for. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED'
+])
+
 function describeNetworkError (err: unknown): string {
   const e = err as { code?: string, message?: string }
   if (typeof e.message === 'string' && e.message.startsWith('answer larger')) return e.message
+  // Said plainly: the usual cause is a private CA the config has not added (auth.tls.ca).
+  if (e.code !== undefined && UNTRUSTED_CERTIFICATE.has(e.code)) return `its TLS certificate is not trusted (${e.code}); nothing was sent`
+  if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `its TLS certificate is not for this host (${e.code}); nothing was sent`
   return e.code ?? e.message ?? 'request failed'
 }
 

@@ -5,7 +5,7 @@ import type { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { defaultUpstream } from '../schemes/registry.js'
 import { configSchema, type Config, type RouteConfig, type StoreConfig } from './schema.js'
-import { referencedSecretsIn, resolveSecrets } from './secrets.js'
+import { referencedSecretsIn, resolveSecrets, secretFilesUnder } from './secrets.js'
 import { stateDirIssue } from './state-dir-check.js'
 
 export const DEFAULT_CONFIG_PATH = './config/bearer-proxy.yaml'
@@ -58,7 +58,8 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
   }
   const issues: string[] = []
   const referenced = new Set<string>()
-  const resolved = resolveSecrets(raw, { env: source.env ?? process.env, baseDir: source.baseDir ?? process.cwd(), referenced }, issues)
+  const files = new Map<string, string>()
+  const resolved = resolveSecrets(raw, { env: source.env ?? process.env, baseDir: source.baseDir ?? process.cwd(), referenced, files }, issues)
   if (issues.length > 0) throw new ConfigError(issues)
   const result = configSchema.safeParse(resolved, { reportInput: false })
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
@@ -81,7 +82,8 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
     prefix: route.prefix ?? `/${name}`,
     // The schema has checked that only a route whose auth names its API may leave it out.
     upstream: route.upstream ?? defaultUpstream(route.auth) ?? '',
-    referencedSecrets: referencedSecretsIn(route.auth, referenced)
+    referencedSecrets: referencedSecretsIn(route.auth, referenced),
+    secretFiles: secretFilesUnder(files, ['routes', name, 'auth'])
   }))
   return { ...rest, store, routes: list }
 }

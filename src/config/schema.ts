@@ -2,8 +2,8 @@ import { isAbsolute } from 'node:path'
 import { z } from 'zod'
 import type { RedisStoreConfig } from '../auth/redis-token-store.js'
 import type { TokenSettings } from '../auth/token-settings.js'
-import { baseUrlIssue, httpUrl, nonEmpty, parseHttpUrl, positiveMs } from '../fields.js'
-import { authSchema, defaultUpstream } from '../schemes/registry.js'
+import { baseUrlIssue, httpUrl, nonEmpty, parseHttpUrl, positiveMs, tlsOptions } from '../fields.js'
+import { authSchema, clientOptionsOf, defaultUpstream, type AuthConfig } from '../schemes/registry.js'
 
 /**
  * The config schema is the single source of the config type: defaults from
@@ -32,9 +32,22 @@ const routeSchema = z.strictObject({
   forwardCookies: z.boolean().default(false),
   /** Upstream response timeout, ms. */
   timeout: positiveMs.default(30_000),
+  /** Client certificate (mTLS) and added CAs for the upstream; also the token endpoint's unless `auth.tls` is given. */
+  tls: tlsOptions.optional(),
   auth: authSchema
 }).superRefine((route, ctx) => {
   if (route.upstream === undefined && defaultUpstream(route.auth) === undefined) ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'is required' })
+  // Checked here, not in the auth block: the certificate may come from the route's tls.
+  const client = clientOptionsOf(route.auth)
+  const method = client?.clientAuth
+  if ((method === 'tls_client_auth' || method === 'self_signed_tls_client_auth') && (client?.tls ?? route.tls)?.cert === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'tls'], message: `needs cert and key for ${method} (here or in the route's tls)` })
+  }
+}).transform((route) => {
+  // SPEC: an OAuth type's `auth.tls` defaults to the route's `tls` (a token endpoint behind the same mTLS).
+  const client = clientOptionsOf(route.auth)
+  if (route.tls === undefined || client === undefined || client.tls !== undefined) return route
+  return { ...route, auth: { ...route.auth, tls: route.tls } as AuthConfig }
 })
 
 /** A TCP listener. */
@@ -209,6 +222,8 @@ export type RouteConfig = z.output<typeof routeSchema> & {
   upstream: string
   /** Values of the auth block that came from secret references: secrets whatever option carries them. */
   referencedSecrets: string[]
+  /** Options of the auth block given as one `${file:PATH}` reference (`subjectToken` → its file): read again where a scheme wants the newest. */
+  secretFiles: Record<string, string>
 }
 export type FileStoreConfig = { type: 'file', dir: string }
 export type { RedisStoreConfig, TokenSettings }

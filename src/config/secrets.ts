@@ -1,5 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs'
 import { resolve } from 'node:path'
+import { readSecretFile, secretFileText } from '../auth/secret-file.js'
+
+export { MAX_SECRET_FILE_BYTES, readSecretFile } from '../auth/secret-file.js'
 
 /**
  * `${env:NAME}`, `${file:PATH}` and `${NAME}` (= `${env:NAME}`) inside any
@@ -7,9 +9,6 @@ import { resolve } from 'node:path'
  * of a kind this version does not know is an error, not an odd variable name.
  */
 const REFERENCE = /\$\{(?:([A-Za-z][A-Za-z0-9_-]*):)?([^}]*)\}/g
-
-/** The largest secret file read; a certificate bundle fits with room to spare. */
-export const MAX_SECRET_FILE_BYTES = 1024 * 1024
 
 export interface SecretSource {
   env: NodeJS.ProcessEnv
@@ -21,6 +20,14 @@ export interface SecretSource {
    * given through a secret reference is a secret").
    */
   referenced: Set<string>
+  /**
+   * Key path (`routes.k8s.auth.subjectToken`, as `filePathKey` makes it) → absolute file, for every value
+   * that is one `${file:PATH}` reference and nothing else: options that a
+   * scheme reads again per token request (a rotated workload token) find
+   * their file here. The value is still read now, so a missing file is a
+   * config error at start, not a failure at the first request.
+   */
+  files?: Map<string, string>
 }
 
 /**
@@ -39,8 +46,13 @@ export function resolveSecrets (value: unknown, source: SecretSource, issues: st
   return value
 }
 
+/** A value that is one file reference and nothing around it. */
+const WHOLE_FILE_REFERENCE = /^\$\{file:([^}]+)\}$/
+
 function resolveString (text: string, source: SecretSource, issues: string[], path: string[]): string {
   if (!text.includes('${')) return text
+  const whole = WHOLE_FILE_REFERENCE.exec(text)?.[1]
+  if (whole !== undefined) source.files?.set(filePathKey(path), resolve(source.baseDir, whole))
   return text.replace(REFERENCE, (_match, kind: string | undefined, name: string) => {
     const where = path.join('.')
     if (name === '') {
@@ -53,7 +65,7 @@ function resolveString (text: string, source: SecretSource, issues: string[], pa
         issues.push(`${where}: ${read.problem}`)
         return ''
       }
-      return remember(source, read.text.replace(/\r?\n$/, ''))
+      return remember(source, secretFileText(read.text))
     }
     if (kind !== undefined && kind !== 'env') {
       // Only the kind is named: the rest may be a secret's address or the secret itself.
@@ -67,67 +79,6 @@ function resolveString (text: string, source: SecretSource, issues: string[], pa
     }
     return remember(source, found)
   })
-}
-
-/**
- * The text of a secret file, or why it cannot be one. Only a regular file of
- * at most MAX_SECRET_FILE_BYTES is read: a FIFO or a device would block the
- * start or a reload (the event loop waits on these synchronous reads) or
- * never end. The path is checked before it is opened, since opening some
- * devices does something, and the opened file again (non-blocking), in case
- * the path changed in between.
- */
-export function readSecretFile (file: string): { text: string } | { problem: string } {
-  const cannot = (err: unknown): { problem: string } => ({ problem: `cannot read secret file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` })
-  try {
-    const refused = notReadable(file, statSync(file))
-    if (refused !== undefined) return { problem: refused }
-  } catch (err) {
-    return cannot(err)
-  }
-  let fd: number
-  try {
-    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
-  } catch (err) {
-    return cannot(err)
-  }
-  try {
-    const refused = notReadable(file, fstatSync(fd))
-    if (refused !== undefined) return { problem: refused }
-    const chunks: Buffer[] = []
-    let total = 0
-    // Bounded by the size limit, whatever the file grows to while it is read.
-    while (total <= MAX_SECRET_FILE_BYTES) {
-      const chunk = Buffer.alloc(64 * 1024)
-      const n = readSync(fd, chunk, 0, chunk.length, null)
-      if (n === 0) return { text: Buffer.concat(chunks, total).toString('utf8') }
-      chunks.push(chunk.subarray(0, n))
-      total += n
-    }
-    return { problem: tooLarge(file) }
-  } catch (err) {
-    return cannot(err)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function notReadable (file: string, stat: Stats): string | undefined {
-  if (!stat.isFile()) return `secret file ${file} is ${kindOf(stat)}, not a regular file`
-  if (stat.size > MAX_SECRET_FILE_BYTES) return tooLarge(file)
-  return undefined
-}
-
-function tooLarge (file: string): string {
-  return `secret file ${file} is larger than ${MAX_SECRET_FILE_BYTES / 1024 / 1024} MiB`
-}
-
-function kindOf (stat: Stats): string {
-  if (stat.isDirectory()) return 'a directory'
-  if (stat.isFIFO()) return 'a FIFO (named pipe)'
-  if (stat.isSocket()) return 'a socket'
-  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device'
-  return 'not a regular file'
 }
 
 function remember (source: SecretSource, value: string): string {
@@ -145,4 +96,17 @@ export function referencedSecretsIn (value: unknown, referenced: ReadonlySet<str
   }
   walk(value)
   return [...referenced].filter((secret) => texts.some((text) => text.includes(secret)))
+}
+
+/** A key path as a map key: NUL-joined, since route names may contain dots. */
+export function filePathKey (path: readonly string[]): string {
+  return path.join('\0')
+}
+
+/** The entries of `files` under `prefix` (a route's auth block), keyed by the rest of their path, dotted (`subjectToken`). */
+export function secretFilesUnder (files: ReadonlyMap<string, string>, prefix: readonly string[]): Record<string, string> {
+  const start = filePathKey(prefix) + '\0'
+  const under: Record<string, string> = {}
+  for (const [key, file] of files) if (key.startsWith(start)) under[key.slice(start.length).split('\0').join('.')] = file
+  return under
 }

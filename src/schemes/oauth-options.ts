@@ -1,12 +1,18 @@
 import { z } from 'zod'
-import { clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, type ClientAuth } from '../auth/client-auth.js'
+import { clientAssertion, clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, tlsClientAuth, type ClientAuth } from '../auth/client-auth.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { createOAuthClient, type OAuthClient } from '../auth/oauth-client.js'
 import { authSecrets, Redactor } from '../auth/redaction.js'
-import { bodyEncoding, httpUrl, nonEmpty, privateKey, tokenTimeout } from '../fields.js'
+import { secretReader } from '../auth/secret-file.js'
+import { tlsDispatcher } from '../auth/tls-agent.js'
+import { bodyEncoding, httpUrl, nonEmpty, privateKey, tlsOptions, tokenTimeout } from '../fields.js'
 import type { SchemeContext } from './scheme.js'
 
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_secret_jwt', 'none'] as const
+export const CLIENT_AUTH_METHODS = [
+  'client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_secret_jwt', 'none',
+  // RFC 8705 §2: the client certificate of `tls` authenticates.
+  'tls_client_auth', 'self_signed_tls_client_auth'
+] as const
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
 
 /** Client options shared by every RFC 6749 grant (SPEC "auth types"). */
@@ -14,9 +20,13 @@ export const clientOptions = {
   tokenUrl: httpUrl,
   clientId: nonEmpty.optional(),
   clientSecret: nonEmpty.optional(),
-  /** Defaults: private_key_jwt with privateKey, client_secret_post with a JSON body (Auth0 style), else client_secret_basic. */
+  /** Defaults: private_key_jwt with privateKey or clientAssertion, client_secret_post with a JSON body (Auth0 style), else client_secret_basic. */
   clientAuth: z.enum(CLIENT_AUTH_METHODS).optional(),
   privateKey: privateKey.optional(),
+  /** A JWT made elsewhere sent as the client assertion (RFC 7523 §2.2); as one `${file:...}` reference it is read again for every token request. */
+  clientAssertion: nonEmpty.optional(),
+  /** Client certificate and added CAs for the token endpoint's connections; default: the route's `tls`. */
+  tls: tlsOptions.optional(),
   /** JWS algorithm of client assertions; default from the key (RS256, ES256, EdDSA) or HS256 for client_secret_jwt. */
   alg: nonEmpty.optional(),
   bodyEncoding: bodyEncoding.default('form'),
@@ -40,6 +50,8 @@ export interface ClientRole {
 /** The client authentication a grant uses (RFC 6749 §2.3): explicit, or from the options given. */
 export function clientAuthMethod (options: ClientOptions, role: ClientRole = {}): ClientAuthMethod {
   if (options.clientAuth !== undefined) return options.clientAuth
+  // An assertion from elsewhere is what private_key_jwt sends; its issuer holds the key.
+  if (options.clientAssertion !== undefined) return 'private_key_jwt'
   if (role.keySignsGrant === true) return options.clientSecret !== undefined ? 'client_secret_basic' : 'none'
   if (options.privateKey !== undefined) return 'private_key_jwt'
   if (options.clientSecret === undefined) return 'none'
@@ -52,18 +64,29 @@ export function checkClientAuth (role: ClientRole = {}) {
   return (options: ClientOptions, ctx: z.RefinementCtx): void => {
     const method = clientAuthMethod(options, role)
     const issue = (key: string, message: string): void => { ctx.addIssue({ code: 'custom', path: [key], message }) }
-    if (method !== 'none' && options.clientId === undefined) issue('clientId', `is required for ${method}`)
+    const assertion = options.clientAssertion !== undefined
+    // RFC 7523 §3: an assertion's `sub` names the client, so client_id may be left out.
+    if (method !== 'none' && options.clientId === undefined && !(method === 'private_key_jwt' && assertion)) issue('clientId', `is required for ${method}`)
     if ((method === 'client_secret_basic' || method === 'client_secret_post' || method === 'client_secret_jwt') && options.clientSecret === undefined) {
       issue('clientSecret', `is required for ${method}`)
     }
-    if (method === 'private_key_jwt' && options.privateKey === undefined) issue('privateKey', 'is required for private_key_jwt')
+    if (method === 'private_key_jwt' && options.privateKey === undefined && !assertion) issue('privateKey', 'is required for private_key_jwt')
+    if (!assertion) return
+    // Two ways to authenticate the client given at once: say which keys clash rather than pick one.
+    if (method !== 'private_key_jwt') issue('clientAuth', `cannot be ${method} with clientAssertion (a client assertion is private_key_jwt)`)
+    if (options.privateKey !== undefined && role.keySignsGrant !== true) issue('clientAssertion', 'cannot be combined with privateKey: give the assertion, or the key that signs one')
+    if (options.clientSecret !== undefined) issue('clientAssertion', 'cannot be combined with clientSecret: the assertion authenticates the client')
   }
 }
 
-/** The client authentication of these options, made once with its credentials. */
-export function clientAuthFor (options: ClientOptions, where: string, role: ClientRole = {}): ClientAuth {
+/**
+ * The client authentication of these options, made once with its credentials.
+ * `files`: options given as one `${file:...}` reference (SchemeContext.files).
+ */
+export function clientAuthFor (options: ClientOptions, where: string, role: ClientRole = {}, files: Readonly<Record<string, string>> = {}): ClientAuth {
   const method = clientAuthMethod(options, role)
   const clientId = options.clientId ?? ''
+  if (options.clientAssertion !== undefined) return clientAssertion(options.clientId, secretReader(options.clientAssertion, files.clientAssertion, `${where}.clientAssertion`))
   // The grant's own `alg` is the assertion key's, not the client's.
   const alg = role.keySignsGrant === true ? undefined : options.alg
   switch (method) {
@@ -72,6 +95,10 @@ export function clientAuthFor (options: ClientOptions, where: string, role: Clie
     case 'private_key_jwt': return clientAssertionJwt(clientId, privateSigningKey(options.privateKey ?? '', alg, `${where}.privateKey`))
     case 'client_secret_jwt': return clientAssertionJwt(clientId, secretSigningKey(options.clientSecret ?? '', alg))
     case 'none': return publicClient(options.clientId)
+    case 'tls_client_auth':
+    case 'self_signed_tls_client_auth':
+      if (options.tls?.cert === undefined) throw new Error(`${where}.tls: cert and key are required for ${method}`)
+      return tlsClientAuth(clientId)
   }
 }
 
@@ -83,10 +110,11 @@ export function oauthClient (options: ClientOptions, context: SchemeContext, rol
   if (options.audience !== undefined) extras.audience = options.audience
   return createOAuthClient({
     tokenUrl: options.tokenUrl,
-    clientAuth: clientAuthFor(options, context.where, role),
+    clientAuth: clientAuthFor(options, context.where, role, context.files),
     bodyEncoding: options.bodyEncoding,
     extras,
     timeout: options.timeout,
-    secrets: Redactor.of(authSecrets(options, context.referenced))
+    secrets: Redactor.of(authSecrets(options, context.referenced)),
+    dispatcher: options.tls === undefined ? undefined : tlsDispatcher(options.tls)
   })
 }

@@ -2,11 +2,13 @@ import { z } from 'zod'
 import { clientCredentialsScheme } from './client-credentials.js'
 import { jwtBearerScheme } from './jwt-bearer.js'
 import { loginScheme } from './login.js'
+import type { ClientOptions } from './oauth-options.js'
 import { netographyScheme } from './netography.js'
 import { passwordScheme } from './password.js'
 import { refreshTokenScheme } from './refresh-token.js'
 import type { Scheme, SchemeContext, SchemeParts } from './scheme.js'
 import { staticScheme } from './static.js'
+import { tokenExchangeScheme } from './token-exchange.js'
 
 /** Every auth type: a new one is its module and one line here. */
 const SCHEMES = [
@@ -16,7 +18,8 @@ const SCHEMES = [
   refreshTokenScheme,
   jwtBearerScheme,
   loginScheme,
-  netographyScheme
+  netographyScheme,
+  tokenExchangeScheme
 ] as const
 
 type Options<T> = { -readonly [K in keyof T]: T[K] extends Scheme<infer O> ? O : never }
@@ -47,4 +50,12 @@ export function createScheme (config: AuthConfig, context: SchemeContext): Schem
 /** The upstream a route gets from its auth settings when it names none (Netography's API), else undefined. */
 export function defaultUpstream (config: AuthConfig): string | undefined {
   return schemeOf(config).defaultUpstream?.(config as never)
+}
+
+/** Types whose options include the client options every OAuth grant takes (SPEC "Options every OAuth type takes"). */
+const CLIENT_TYPES = new Set(SCHEMES.filter((s) => 'clientAuth' in s.options.shape).map((s) => s.options.shape.type.value))
+
+/** The client options of an OAuth type's auth block (`clientAuth`, `tls`, ...), else undefined. */
+export function clientOptionsOf (config: AuthConfig): ClientOptions | undefined {
+  return CLIENT_TYPES.has(config.type) ? config as unknown as ClientOptions : undefined
 }

@@ -7,6 +7,12 @@ export interface SchemeContext {
   where: string
   /** Values of the auth block that came from secret references: secrets whatever option carries them. */
   referenced: readonly string[]
+  /**
+   * Options given as one `${file:PATH}` reference, by option name
+   * (`subjectToken`, `clientAssertion`) → the file: a scheme that sends a
+   * credential another process renews reads it again for every token request.
+   */
+  files?: Readonly<Record<string, string>>
 }
 
 /** A route's credential as its scheme makes it: where the token comes from and how it is sent. */

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs'
+import * as tls from 'node:tls'
+import { Agent, type Dispatcher } from 'undici'
+
+/** A client certificate and extra trusted CAs, as PEM text (`auth.tls`, a route's `tls`). */
+export interface TlsClientSettings {
+  cert?: string | undefined
+  key?: string | undefined
+  ca?: string | undefined
+}
+
+/**
+ * The CAs a connection trusts when `extra` is configured: Node sets the
+ * system store aside as soon as a `ca` option is given, so the system CAs
+ * (and NODE_EXTRA_CA_CERTS, which Node 20 does not list anywhere) are put
+ * back first. `ca` adds trust; it never replaces verification.
+ */
+function trustedCas (extra: string): string[] {
+  const lister = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates
+  if (lister !== undefined) return [...lister('default'), extra]
+  const system = [...tls.rootCertificates]
+  const extraFile = process.env.NODE_EXTRA_CA_CERTS
+  if (extraFile !== undefined && extraFile !== '') {
+    try {
+      system.push(readFileSync(extraFile, 'utf8'))
+    } catch {
+      // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS; so does not trusting it.
+    }
+  }
+  return [...system, extra]
+}
+
+/**
+ * A connection pool of its own for one route's token endpoint requests,
+ * presenting the client certificate (RFC 8705 mutual TLS) and trusting the
+ * added CAs. Certificates are always verified.
+ */
+export function tlsDispatcher (settings: TlsClientSettings): Dispatcher {
+  return new Agent({
+    keepAliveTimeout: 10_000,
+    connect: {
+      rejectUnauthorized: true,
+      ...(settings.cert === undefined ? {} : { cert: settings.cert }),
+      ...(settings.key === undefined ? {} : { key: settings.key }),
+      ...(settings.ca === undefined ? {} : { ca: trustedCas(settings.ca) })
+    }
+  })
+}
