@@ -161,7 +161,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   const upgrades = new WebsocketUpgrades(app)
   const transports: RouteTransport[] = []
   for (const route of config.routes) {
-    const transport = routeTransport()
+    const transport = routeTransport(route.tls)
     transports.push(transport)
     const credential = tokenCredential(brokers.get(route.name) as TokenBroker, created.formats.get(route.name) as TokenFormat, route.retryOn)
     registerRoute(app, { route, credential, transport, metrics, upgrades })

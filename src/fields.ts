@@ -64,7 +64,7 @@ export function pemCertificates (text: string): X509Certificate[] | undefined {
   }
 }
 
-// Messages never quote the text: a key is a secret, and the task treats every PEM of `tls` as one.
+// Messages never quote the text: a key is a secret, and every PEM of `tls` is handled as one.
 const certificates = nonEmpty.refine((text) => pemCertificates(text) !== undefined, 'is not readable as PEM certificates (-----BEGIN CERTIFICATE-----)')
 const pemKey = nonEmpty.refine((text) => {
   try {

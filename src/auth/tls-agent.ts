@@ -30,19 +30,24 @@ function trustedCas (extra: string): string[] {
   return [...system, extra]
 }
 
+/** The TLS options of a client connection, in the shape node:tls, undici and ws all take. */
+export type TlsConnectOptions = Readonly<Pick<tls.ConnectionOptions, 'rejectUnauthorized' | 'ca' | 'cert' | 'key'>>
+
 /**
- * A connection pool of its own for one route's token endpoint requests,
- * presenting the client certificate (RFC 8705 mutual TLS) and trusting the
- * added CAs. Certificates are always verified.
+ * Connection options presenting the client certificate (RFC 8705 mutual TLS)
+ * and trusting the added CAs. Certificates are always verified, stated
+ * explicitly so that NODE_TLS_REJECT_UNAUTHORIZED=0 cannot turn it off.
  */
+export function tlsConnectOptions (settings: TlsClientSettings = {}): TlsConnectOptions {
+  return {
+    rejectUnauthorized: true,
+    ...(settings.cert === undefined ? {} : { cert: settings.cert }),
+    ...(settings.key === undefined ? {} : { key: settings.key }),
+    ...(settings.ca === undefined ? {} : { ca: trustedCas(settings.ca) })
+  }
+}
+
+/** A connection pool of its own for one route's token endpoint requests. */
 export function tlsDispatcher (settings: TlsClientSettings): Dispatcher {
-  return new Agent({
-    keepAliveTimeout: 10_000,
-    connect: {
-      rejectUnauthorized: true,
-      ...(settings.cert === undefined ? {} : { cert: settings.cert }),
-      ...(settings.key === undefined ? {} : { key: settings.key }),
-      ...(settings.ca === undefined ? {} : { ca: trustedCas(settings.ca) })
-    }
-  })
+  return new Agent({ keepAliveTimeout: 10_000, connect: { ...tlsConnectOptions(settings) } })
 }

@@ -1,8 +1,8 @@
-import type { ConnectionOptions } from 'node:tls'
 import { Agent, type Dispatcher } from 'undici'
+import { tlsConnectOptions, type TlsClientSettings, type TlsConnectOptions } from '../auth/tls-agent.js'
 
 /** TLS options of a route's upstream connections, in the shape both undici and ws take. */
-export type TransportTls = Readonly<Pick<ConnectionOptions, 'rejectUnauthorized' | 'ca' | 'cert' | 'key'>>
+export type TransportTls = TlsConnectOptions
 
 /** How one route reaches its upstream: plain requests and websocket handshakes alike. */
 export interface RouteTransport {
@@ -18,12 +18,14 @@ export interface RouteTransport {
 const KEEP_ALIVE_TIMEOUT_MS = 10_000
 
 /**
- * A route's transport. Certificates are always verified, stated explicitly so
- * that NODE_TLS_REJECT_UNAUTHORIZED=0 cannot turn verification off; a route's
- * own TLS settings (client certificate, CA) would join `tls` here.
+ * A route's transport, with the route's `tls`: a client certificate presented
+ * to the upstream (mutual TLS, and the certificate a bound token belongs to)
+ * and CAs added to the system's. Certificates are always verified. Built anew
+ * by each config (re)load, so a renewed certificate file is used by the new
+ * connections after a reload.
  */
-export function routeTransport (): RouteTransport {
-  const tls: TransportTls = { rejectUnauthorized: true }
+export function routeTransport (settings?: TlsClientSettings): RouteTransport {
+  const tls = tlsConnectOptions(settings)
   const dispatcher = new Agent({ connect: { ...tls }, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS })
   return {
     dispatcher,
