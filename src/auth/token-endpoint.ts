@@ -39,6 +39,8 @@ export interface TokenRequest {
   fields?: ResponseFields
   signal?: AbortSignal
   dispatcher?: Dispatcher
+  /** Told the headers of every answer, before its body is read (a `DPoP-Nonce` may come with any, RFC 9449 §8). */
+  onHeaders?: (headers: Record<string, string | string[] | undefined>) => void
 }
 
 /** Certificates are verified (undici's default, stated here so no one turns it off by accident). */
@@ -68,6 +70,7 @@ export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
     })
     status = res.statusCode
     headers = res.headers
+    req.onHeaders?.(headers)
     text = await readLimited(res.body, MAX_TOKEN_RESPONSE_BYTES)
   } catch (err) {
     const reason = signal.aborted ? `no answer within ${req.timeout} ms` : describeNetworkError(err)
@@ -143,6 +146,8 @@ function parseTokenAnswer (status: number, headers: Record<string, string | stri
     throw new TokenError('unavailable', `${where} answered without "${fields.accessToken}"`, { status })
   }
   const token: TokenResponse = { accessToken }
+  const tokenType = json.token_type
+  if (typeof tokenType === 'string' && tokenType !== '') token.tokenType = tokenType
   const expiresIn = parseSeconds(pick(json, fields.expiresIn))
   if (expiresIn !== undefined) token.expiresIn = expiresIn
   const refreshToken = pick(json, fields.refreshToken)
