@@ -40,6 +40,10 @@ export function dpopCredential (broker: TokenBroker, prover: DpopProver, retryOn
       // The token is fine, the proof lacked the fresh nonce now in hand: the same token, a new proof.
       if (nonce && statusCode === 401 && isNonceChallenge(answerHeaders['www-authenticate'])) return true
       return renewable && refusals.has(statusCode) && broker.invalidate(sent.token)
+    },
+    noted (sent, answerHeaders) {
+      const url = urls.get(sent)
+      if (url !== undefined) prover.noteNonce(url, answerHeaders['dpop-nonce'])
     }
   }
 }

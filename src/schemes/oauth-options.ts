@@ -26,8 +26,12 @@ export const clientOptions = {
   audience: nonEmpty.optional(),
   params: z.record(z.string(), z.string()).default({}),
   timeout: tokenTimeout,
-  /** RFC 9449 sender-constrained tokens: `true`, or the proof key's `alg` (default ES256) and an optional `key`. */
-  dpop: z.union([z.boolean(), z.strictObject({ alg: z.enum(DPOP_ALGS).optional(), key: privateKey.optional() })]).optional()
+  /** RFC 9449 sender-constrained tokens: `true`, or the proof key's `alg` (default ES256, or the key's) and an optional `key`. */
+  dpop: z.preprocess(
+    // `true` is every default, `false` none: the object's own checks then name what is wrong in it.
+    (value) => value === true ? {} : value === false ? undefined : value,
+    z.strictObject({ alg: z.enum(DPOP_ALGS).optional(), key: privateKey.optional() }).optional()
+  )
 }
 
 export type ClientOptions = z.output<z.ZodObject<typeof clientOptions>>
@@ -85,7 +89,7 @@ export function oauthClient (options: ClientOptions, context: SchemeContext, rol
   const scope = Array.isArray(options.scope) ? options.scope.join(' ') : options.scope
   if (scope !== undefined && scope !== '') extras.scope = scope
   if (options.audience !== undefined) extras.audience = options.audience
-  const dpopKey = typeof options.dpop === 'object' ? options.dpop.key : undefined
+  const dpopKey = options.dpop?.key
   return createOAuthClient({
     tokenUrl: options.tokenUrl,
     clientAuth: clientAuthFor(options, context.where, role),
@@ -105,8 +109,8 @@ export function oauthClient (options: ClientOptions, context: SchemeContext, rol
  */
 function dpopProver (options: ClientOptions, where: string): DpopProver | undefined {
   const dpop = options.dpop
-  if (dpop === undefined || dpop === false) return undefined
-  if (dpop === true || dpop.key === undefined) return DpopProver.generate(dpop === true ? undefined : dpop.alg)
+  if (dpop === undefined) return undefined
+  if (dpop.key === undefined) return DpopProver.generate(dpop.alg)
   return DpopProver.fromKey(privateSigningKey(dpop.key, dpop.alg, `${where}.dpop.key`), `${where}.dpop`)
 }
 

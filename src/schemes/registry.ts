@@ -43,7 +43,7 @@ function schemeOf (config: AuthConfig): Scheme<never> {
 export function createScheme (config: AuthConfig, context: SchemeContext): SchemeParts {
   const parts = schemeOf(config).create(config as never, context)
   // A type whose factory forgot its DPoP key would send bound tokens as bearer tokens: refused at start.
-  if ('dpop' in config && config.dpop !== undefined && config.dpop !== false && parts.dpop === undefined) {
+  if ('dpop' in config && config.dpop !== undefined && parts.dpop === undefined) {
     throw new Error(`${context.where}.dpop: not supported by type ${config.type}`)
   }
   return parts
