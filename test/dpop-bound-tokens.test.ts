@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from 'jose'
 import { startProxy } from './helpers.js'
+import { startSeedProxy } from './seed-helpers.js'
 import { startDpopResource } from './fixtures/dpop-resource.js'
 import { startOidcProvider, type OidcFixture } from './fixtures/oidc-provider.js'
 
@@ -73,4 +74,17 @@ test('a configured key signs the proofs, and the token is bound to its thumbprin
   assert.ok(!logs.includes(token))
   assert.ok(!logs.includes(seen.dpop))
   assert.ok(!logs.includes(String(oidc.jwtBearer.privateJwk.d)))
+})
+
+test('config/examples/dpop.yaml as shipped gets DPoP-bound tokens the resource server accepts', async (t) => {
+  const resource = await startDpopResource(t, { jwksUrl: oidc.jwksUrl, issuer: oidc.issuer, demandNonce: true })
+  const { clientId, clientSecret } = oidc.clients.basic
+  const proxy = await startSeedProxy(t, 'dpop', { DPOP_API_URL: resource.url, DPOP_TOKEN_URL: oidc.tokenUrl, DPOP_CLIENT_ID: clientId, DPOP_CLIENT_SECRET: clientSecret })
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(`${proxy.url}/api/things/${i}`)
+    assert.equal(res.status, 200, await res.clone().text())
+    await res.arrayBuffer()
+  }
+  assert.deepEqual(resource.checks.map((c) => c.outcome), ['nonce demanded', 'ok', 'ok', 'ok'])
+  assert.ok(!proxy.logs.text().includes(clientSecret))
 })
