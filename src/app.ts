@@ -3,6 +3,8 @@ import { METHODS, type ServerOptions } from 'node:http'
 import type { AdminSource, RouteToken } from './admin/source.js'
 import type { TokenBroker } from './auth/broker.js'
 import { tokenCredential } from './auth/credential.js'
+import type { DpopProver } from './auth/dpop.js'
+import { dpopCredential } from './auth/dpop-credential.js'
 import type { RedisLease } from './auth/redis-token-store.js'
 import type { RequestBudgets } from './auth/request-budget.js'
 import type { TokenFormat } from './auth/token-source.js'
@@ -45,6 +47,8 @@ export interface ProxyApp extends AdminSource {
   brokers: Map<string, TokenBroker>
   /** How each route's token is sent. */
   formats: Map<string, TokenFormat>
+  /** The DPoP key of each route whose tokens are bound to one. */
+  dpop: Map<string, DpopProver>
   /** Per route, a hash of what its broker depends on (auth config, token settings). */
   fingerprints: Map<string, string>
   /** Token request budgets per endpoint, handed on to the next app at a reload. */
@@ -163,7 +167,11 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   for (const route of config.routes) {
     const transport = routeTransport(route.tls)
     transports.push(transport)
-    const credential = tokenCredential(brokers.get(route.name) as TokenBroker, created.formats.get(route.name) as TokenFormat, route.retryOn)
+    const broker = brokers.get(route.name) as TokenBroker
+    const dpop = created.dpop.get(route.name)
+    const credential = dpop === undefined
+      ? tokenCredential(broker, created.formats.get(route.name) as TokenFormat, route.retryOn)
+      : dpopCredential(broker, dpop, route.retryOn)
     registerRoute(app, { route, credential, transport, metrics, upgrades })
   }
   // Closing waits for in-flight upstream requests (undici's close is graceful), unless forced:
@@ -180,6 +188,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     config,
     brokers,
     formats: created.formats,
+    dpop: created.dpop,
     fingerprints,
     budgets: created.budgets,
     metrics,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { TokenBroker, type BrokerOptions, type Scheduler } from './auth/broker.js'
+import type { DpopProver } from './auth/dpop.js'
 import { authFingerprint, FileTokenStore } from './auth/file-token-store.js'
 import type { RedisLease, StoreOperation } from './auth/redis-token-store.js'
 import { RequestBudgets } from './auth/request-budget.js'
@@ -34,6 +35,8 @@ export interface BrokerTelemetry {
 export interface PreviousBrokers {
   brokers: Map<string, TokenBroker>
   formats: Map<string, TokenFormat>
+  /** The DPoP key of each route whose tokens are bound to one: a kept broker's tokens need it. */
+  dpop: Map<string, DpopProver>
   fingerprints: Map<string, string>
   budgets: RequestBudgets
   redis: RedisLease | undefined
@@ -69,13 +72,14 @@ async function createStore (config: Config, options: BuildBrokerOptions & { prev
  * config errors. `redis`, when the store is Redis, is this caller's use of
  * the connection: release it when done with the brokers.
  */
-export async function createBrokers (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): Promise<{ brokers: Map<string, TokenBroker>, formats: Map<string, TokenFormat>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined }> {
+export async function createBrokers (config: Config, options: BuildBrokerOptions & { previous?: PreviousBrokers | undefined }, metrics?: BrokerTelemetry): Promise<{ brokers: Map<string, TokenBroker>, formats: Map<string, TokenFormat>, dpop: Map<string, DpopProver>, budgets: RequestBudgets, store: TokenStore | undefined, redis: RedisLease | undefined }> {
   const { store, redis } = await createStore(config, options, metrics)
   // Budgets outlive a reload (unless the limit changed), so reloading cannot reset the count.
   const previousBudgets = options.previous?.budgets
   const budgets = previousBudgets?.limit === config.tokens.maxRequestsPerMinute ? previousBudgets : new RequestBudgets(config.tokens.maxRequestsPerMinute)
   const brokers = new Map<string, TokenBroker>()
   const formats = new Map<string, TokenFormat>()
+  const dpop = new Map<string, DpopProver>()
   const issues: string[] = []
   for (const route of config.routes) {
     const previous = options.previous?.fingerprints.get(route.name) === brokerFingerprint(config, route) ? options.previous : undefined
@@ -84,11 +88,21 @@ export async function createBrokers (config: Config, options: BuildBrokerOptions
     if (kept !== undefined && keptFormat !== undefined) {
       brokers.set(route.name, kept)
       formats.set(route.name, keptFormat)
+      const keptKey = previous?.dpop.get(route.name)
+      if (keptKey !== undefined) dpop.set(route.name, keptKey)
       continue
     }
     try {
-      const { source, format } = createScheme(route.auth, { where: `routes.${route.name}.auth`, referenced: route.referencedSecrets, files: route.secretFiles })
+      const parts = createScheme(route.auth, { where: `routes.${route.name}.auth`, referenced: route.referencedSecrets, files: route.secretFiles })
+      const { source, format } = parts
       formats.set(route.name, format)
+      if (parts.dpop !== undefined) dpop.set(route.name, parts.dpop)
+      // Tokens bound to a key that lives only in this process are useless to any other (and to
+      // the next start): they stay in memory. A configured key lets them be persisted and shared.
+      const storeFor = parts.dpop?.ephemeral === true ? undefined : store
+      if (store !== undefined && storeFor === undefined) {
+        options.logger.warn({ event: 'dpop_key_ephemeral', route: route.name }, `routes.${route.name}.auth.dpop has no key: its tokens are bound to a key made at start, so they are kept in memory, not in the store (give dpop.key to persist and share them)`)
+      }
       brokers.set(route.name, new TokenBroker({
         name: route.name,
         source,
@@ -96,7 +110,7 @@ export async function createBrokers (config: Config, options: BuildBrokerOptions
         logger: options.logger.child({ route: route.name }),
         ...(source.endpoint === undefined ? {} : { budget: budgets.for(source.endpoint) }),
         ...('timeout' in route.auth ? { tokenTimeoutMs: route.auth.timeout } : {}),
-        ...(store === undefined ? {} : { store }),
+        ...(storeFor === undefined ? {} : { store: storeFor }),
         ...(options.now === undefined ? {} : { now: options.now }),
         ...(options.timers === undefined ? {} : { timers: options.timers }),
         ...(metrics === undefined ? {} : { onTokenRequest: (outcome) => metrics.tokenRequest(route.name, outcome) })
@@ -109,5 +123,5 @@ export async function createBrokers (config: Config, options: BuildBrokerOptions
     redis?.release().catch(() => {})
     throw new ConfigError(issues)
   }
-  return { brokers, formats, budgets, store, redis }
+  return { brokers, formats, dpop, budgets, store, redis }
 }

@@ -28,6 +28,11 @@ export interface RouteCredential {
    * dropped). A request is sent once more at most: the caller asks once.
    */
   answered (sent: CredentialHeaders, statusCode: number, headers: IncomingHttpHeaders): boolean
+  /**
+   * The headers of an answer it is not asked about (a replayed request's), for
+   * what they teach the credential (a DPoP nonce, RFC 9449 §8); optional.
+   */
+  noted?: (sent: CredentialHeaders, headers: IncomingHttpHeaders) => void
   /** Whether a refusal can ever be cured by a new credential (false for a static key). */
   readonly renewable: boolean
 }

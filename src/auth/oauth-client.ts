@@ -1,8 +1,10 @@
 import type { Dispatcher } from 'undici'
 import type { ClientAuth, TokenRequestParts } from './client-auth.js'
+import type { DpopProver } from './dpop.js'
 import type { Redactor } from './redaction.js'
 import type { TokenResponse } from './token.js'
-import { requestToken } from './token-endpoint.js'
+import { requestToken, type TokenRequest } from './token-endpoint.js'
+import { TokenError } from './token-error.js'
 
 /**
  * A client of one token endpoint: sends a grant with its client
@@ -13,6 +15,8 @@ export interface OAuthClient {
   readonly endpoint: string
   /** Every secret of the route's auth block, in every encoding (built once). */
   readonly secrets: Redactor
+  /** The route's DPoP key when its tokens are bound to one (RFC 9449): every grant carries a proof. */
+  readonly dpop: DpopProver | undefined
   grant (params: Record<string, string>, signal: AbortSignal): Promise<TokenResponse>
 }
 
@@ -26,18 +30,53 @@ export interface OAuthClientOptions {
   secrets: Redactor
   /** The route's own connections to the token endpoint (a client certificate, added CAs); default: shared, system CAs. */
   dispatcher?: Dispatcher | undefined
+  dpop?: DpopProver | undefined
 }
 
-export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras, timeout, secrets, dispatcher }: OAuthClientOptions): OAuthClient {
+export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras, timeout, secrets, dispatcher, dpop }: OAuthClientOptions): OAuthClient {
+  const send = async (params: Record<string, string>, signal: AbortSignal, onHeaders?: TokenRequest['onHeaders']): Promise<TokenResponse> => {
+    const request: TokenRequestParts = { body: { ...params, ...extras }, headers: {} }
+    // Made anew for each request, a retry's too: an assertion is used once (RFC 7523 §3).
+    await clientAuth(request, tokenUrl)
+    if (dpop !== undefined) request.headers.dpop = await dpop.proof({ method: 'POST', url: tokenUrl })
+    return requestToken({ url: tokenUrl, encoding: bodyEncoding, body: request.body, headers: request.headers, timeout, secrets, signal, ...(dispatcher === undefined ? {} : { dispatcher }), ...(onHeaders === undefined ? {} : { onHeaders }) })
+  }
   return {
     endpoint: tokenUrl,
     secrets,
-    async grant (params, signal) {
-      const request: TokenRequestParts = { body: { ...params, ...extras }, headers: {} }
-      await clientAuth(request, tokenUrl)
-      return requestToken({ url: tokenUrl, encoding: bodyEncoding, body: request.body, headers: request.headers, timeout, secrets, signal, ...(dispatcher === undefined ? {} : { dispatcher }) })
-    }
+    dpop,
+    grant: dpop === undefined ? send : (params, signal) => dpopGrant(dpop, tokenUrl, params, signal, send)
   }
+}
+
+/** What a token type may be to be shown in a message (the endpoint's words reach terminals). */
+const PRINTABLE_TOKEN_TYPE = /^[\w.-]{1,40}$/
+
+/**
+ * A grant with a DPoP proof (RFC 9449 §5). An answer demanding a nonce
+ * (`use_dpop_nonce` with a `DPoP-Nonce` header, §8) is sent once more with it,
+ * never a third time; the nonce is kept for the next token requests. A token
+ * not bound to the key (`token_type` other than DPoP) is refused: the route
+ * was configured for sender-constrained tokens, and a bearer token in their
+ * place would silently drop that protection (or be refused by an upstream
+ * that expects `DPoP`); the server must be set to bind this client's tokens.
+ */
+async function dpopGrant (dpop: DpopProver, tokenUrl: string, params: Record<string, string>, signal: AbortSignal, send: (params: Record<string, string>, signal: AbortSignal, onHeaders: TokenRequest['onHeaders']) => Promise<TokenResponse>): Promise<TokenResponse> {
+  let nonceGiven = false
+  const onHeaders = (headers: Record<string, string | string[] | undefined>): void => { nonceGiven = dpop.noteNonce(tokenUrl, headers['dpop-nonce']) }
+  let token: TokenResponse
+  try {
+    token = await send(params, signal, onHeaders)
+  } catch (err) {
+    if (!(nonceGiven && err instanceof TokenError && err.oauthError === 'use_dpop_nonce')) throw err
+    token = await send(params, signal, onHeaders)
+  }
+  // token_type is case-insensitive (RFC 6749 §5.1).
+  if (token.tokenType?.toLowerCase() !== 'dpop') {
+    const said = token.tokenType === undefined ? 'no token_type' : PRINTABLE_TOKEN_TYPE.test(token.tokenType) ? `token_type ${token.tokenType}` : 'another token_type'
+    throw new TokenError('rejected', `answered ${said}, not DPoP: the token is not bound to the route's DPoP key (set the client up for DPoP-bound tokens at the server, or remove "dpop")`)
+  }
+  return token
 }
 
 /** RFC 6749 §6: exchange a refresh token for a new access token. */

@@ -39,6 +39,8 @@ export interface TokenRequest {
   fields?: ResponseFields
   signal?: AbortSignal
   dispatcher?: Dispatcher
+  /** Told the headers of every answer, before its body is read (a `DPoP-Nonce` may come with any, RFC 9449 §8). */
+  onHeaders?: (headers: Record<string, string | string[] | undefined>) => void
 }
 
 /**
@@ -92,6 +94,7 @@ export async function postToEndpoint (req: TokenRequest, what = 'token endpoint'
       headersTimeout: req.timeout,
       bodyTimeout: req.timeout
     })
+    req.onHeaders?.(res.headers)
     const text = await readLimited(res.body, MAX_TOKEN_RESPONSE_BYTES)
     return { status: res.statusCode, headers: res.headers, text, json: parseJson(text) }
   } catch (err) {
@@ -157,6 +160,8 @@ function parseTokenAnswer (answer: EndpointAnswer, req: TokenRequest, fields: Re
     throw new TokenError('unavailable', `${where} answered without "${fields.accessToken}"`, { status })
   }
   const token: TokenResponse = { accessToken }
+  const tokenType = json.token_type
+  if (typeof tokenType === 'string' && tokenType !== '') token.tokenType = tokenType
   const expiresIn = parseSeconds(pick(json, fields.expiresIn))
   if (expiresIn !== undefined) token.expiresIn = expiresIn
   const refreshToken = pick(json, fields.refreshToken)

@@ -9,6 +9,8 @@ export interface TokenResponse {
   expiresIn?: number
   refreshToken?: string
   refreshExpiresIn?: number
+  /** `token_type` as answered (RFC 6749 §5.1; `DPoP` for a DPoP-bound token, RFC 9449 §5). */
+  tokenType?: string
 }
 
 /** A dated token as the broker caches, persists and serves it. */

@@ -14,7 +14,11 @@ import type { ProxyState } from './request-state.js'
  * cannot be replayed, leaving a new one for the next request.
  */
 export function shouldReplay (state: ProxyState, credential: RouteCredential, statusCode: number, headers: IncomingHttpHeaders): boolean {
-  if (state.replayed || !credential.answered(state.sent, statusCode, headers)) return false
+  if (state.replayed) {
+    credential.noted?.(state.sent, headers)
+    return false
+  }
+  if (!credential.answered(state.sent, statusCode, headers)) return false
   const body = state.request.body
   return body === undefined || (body instanceof ReplayableBody && body.complete)
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
-import { BEARER } from '../auth/token-source.js'
-import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const options = z.strictObject({
@@ -22,7 +21,7 @@ export const clientCredentialsScheme: Scheme<typeof options> = {
         obtain: (signal) => client.grant({ grant_type: 'client_credentials' }, signal),
         refresh: refreshWith(client)
       },
-      format: BEARER
+      ...tokenUse(client)
     }
   }
 }

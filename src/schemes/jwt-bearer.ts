@@ -2,9 +2,8 @@ import { z } from 'zod'
 import { signAssertion } from '../auth/jwt-assertion.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { refreshWith } from '../auth/oauth-client.js'
-import { BEARER } from '../auth/token-source.js'
 import { nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
@@ -46,7 +45,7 @@ export const jwtBearerScheme: Scheme<typeof options> = {
         obtain: async (signal) => client.grant({ grant_type: JWT_BEARER_GRANT, assertion: await signAssertion(key, claims, config.assertionTtl) }, signal),
         refresh: refreshWith(client)
       },
-      format: BEARER
+      ...tokenUse(client)
     }
   }
 }

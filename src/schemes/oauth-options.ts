@@ -1,12 +1,14 @@
 import { z } from 'zod'
 import { clientAssertion, clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, tlsClientAuth, type ClientAuth } from '../auth/client-auth.js'
+import { DPOP_ALGS, DpopProver } from '../auth/dpop.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { createOAuthClient, type OAuthClient } from '../auth/oauth-client.js'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { secretReader } from '../auth/secret-file.js'
 import { tlsDispatcher } from '../auth/tls-agent.js'
+import { BEARER } from '../auth/token-source.js'
 import { bodyEncoding, httpUrl, nonEmpty, privateKey, tlsOptions, tokenTimeout } from '../fields.js'
-import type { SchemeContext } from './scheme.js'
+import type { SchemeContext, SchemeParts } from './scheme.js'
 
 export const CLIENT_AUTH_METHODS = [
   'client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_secret_jwt', 'none',
@@ -33,7 +35,13 @@ export const clientOptions = {
   scope: z.union([z.string(), z.array(z.string())]).optional(),
   audience: nonEmpty.optional(),
   params: z.record(z.string(), z.string()).default({}),
-  timeout: tokenTimeout
+  timeout: tokenTimeout,
+  /** RFC 9449 sender-constrained tokens: `true`, or the proof key's `alg` (default ES256, or the key's) and an optional `key`. */
+  dpop: z.preprocess(
+    // `true` is every default, `false` none: the object's own checks then name what is wrong in it.
+    (value) => value === true ? {} : value === false ? undefined : value,
+    z.strictObject({ alg: z.enum(DPOP_ALGS).optional(), key: privateKey.optional() }).optional()
+  )
 }
 
 export type ClientOptions = z.output<z.ZodObject<typeof clientOptions>>
@@ -108,13 +116,33 @@ export function oauthClient (options: ClientOptions, context: SchemeContext, rol
   const scope = Array.isArray(options.scope) ? options.scope.join(' ') : options.scope
   if (scope !== undefined && scope !== '') extras.scope = scope
   if (options.audience !== undefined) extras.audience = options.audience
+  const dpopKey = options.dpop?.key
   return createOAuthClient({
     tokenUrl: options.tokenUrl,
     clientAuth: clientAuthFor(options, context.where, role, context.files),
     bodyEncoding: options.bodyEncoding,
     extras,
     timeout: options.timeout,
-    secrets: Redactor.of(authSecrets(options, context.referenced)),
-    dispatcher: options.tls === undefined ? undefined : tlsDispatcher(options.tls)
+    // A DPoP key given inline is as secret as a client's private key.
+    secrets: Redactor.of([...authSecrets(options, context.referenced), ...(dpopKey === undefined ? [] : authSecrets({ privateKey: dpopKey }, []))]),
+    dispatcher: options.tls === undefined ? undefined : tlsDispatcher(options.tls),
+    dpop: dpopProver(options, context.where)
   })
+}
+
+/**
+ * The route's DPoP key when `dpop` is on: the configured `key`, else a key
+ * pair made now, which lives only in this process (its tokens are then never
+ * persisted or shared: no other process could prove possession of them).
+ */
+function dpopProver (options: ClientOptions, where: string): DpopProver | undefined {
+  const dpop = options.dpop
+  if (dpop === undefined) return undefined
+  if (dpop.key === undefined) return DpopProver.generate(dpop.alg)
+  return DpopProver.fromKey(privateSigningKey(dpop.key, dpop.alg, `${where}.dpop.key`), `${where}.dpop`)
+}
+
+/** How a grant's token is sent: as a bearer token, or DPoP-bound with the client's key (RFC 9449 §7.1). */
+export function tokenUse (client: OAuthClient): Pick<SchemeParts, 'format' | 'dpop'> {
+  return client.dpop === undefined ? { format: BEARER } : { format: BEARER, dpop: client.dpop }
 }

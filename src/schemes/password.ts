@@ -1,8 +1,7 @@
 import { z } from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
-import { BEARER } from '../auth/token-source.js'
 import { nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const options = z.strictObject({
@@ -25,7 +24,7 @@ export const passwordScheme: Scheme<typeof options> = {
         obtain: (signal) => client.grant({ grant_type: 'password', username: config.username, password: config.password }, signal),
         refresh: refreshWith(client)
       },
-      format: BEARER
+      ...tokenUse(client)
     }
   }
 }

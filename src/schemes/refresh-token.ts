@@ -1,8 +1,7 @@
 import { z } from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
-import { BEARER } from '../auth/token-source.js'
 import { nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const options = z.strictObject({
@@ -29,7 +28,7 @@ export const refreshTokenScheme: Scheme<typeof options> = {
         obtain: (signal) => refresh(config.refreshToken, signal),
         refresh
       },
-      format: BEARER
+      ...tokenUse(client)
     }
   }
 }

@@ -44,7 +44,12 @@ function schemeOf (config: AuthConfig): Scheme<never> {
 
 /** The token source and format of a route's validated `auth` block; throws with the key path when an option is unusable. */
 export function createScheme (config: AuthConfig, context: SchemeContext): SchemeParts {
-  return schemeOf(config).create(config as never, context)
+  const parts = schemeOf(config).create(config as never, context)
+  // A type whose factory forgot its DPoP key would send bound tokens as bearer tokens: refused at start.
+  if ('dpop' in config && config.dpop !== undefined && parts.dpop === undefined) {
+    throw new Error(`${context.where}.dpop: not supported by type ${config.type}`)
+  }
+  return parts
 }
 
 /** The upstream a route gets from its auth settings when it names none (Netography's API), else undefined. */

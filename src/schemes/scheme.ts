@@ -1,4 +1,5 @@
 import type { z } from 'zod'
+import type { DpopProver } from '../auth/dpop.js'
 import type { TokenFormat, TokenSource } from '../auth/token-source.js'
 
 /** What a scheme's factory is told besides its options. */
@@ -19,6 +20,8 @@ export interface SchemeContext {
 export interface SchemeParts {
   source: TokenSource
   format: TokenFormat
+  /** The route's DPoP key when its tokens are DPoP-bound (RFC 9449): requests then carry `DPoP` proofs, not `format`. */
+  dpop?: DpopProver
 }
 
 /**

@@ -1,9 +1,8 @@
 import { z } from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
 import { secretReader } from '../auth/secret-file.js'
-import { BEARER } from '../auth/token-source.js'
 import { nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, oauthClient } from './oauth-options.js'
+import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -67,7 +66,7 @@ export const tokenExchangeScheme: Scheme<typeof options> = {
         },
         refresh: refreshWith(client)
       },
-      format: BEARER
+      ...tokenUse(client)
     }
   }
 }

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { detectLoader, type Loader } from './load.js'
 
-export const SCENARIOS = ['small', '1mib-down', '1mib-up', 'rollover', 'replicas', 'cold-burst', 'long-stream'] as const
+export const SCENARIOS = ['small', '1mib-down', '1mib-up', 'dpop', 'rollover', 'replicas', 'cold-burst', 'long-stream'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 export const THROUGHPUT: readonly ScenarioName[] = ['small', '1mib-down', '1mib-up']
 

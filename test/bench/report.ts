@@ -1,5 +1,6 @@
 /** Text tables of the bench and its targets. */
 import type { ColdBurstResult } from './scenarios/cold-burst.js'
+import type { DpopResult } from './scenarios/dpop.js'
 import type { LongStreamResult, StreamFigures } from './scenarios/long-stream.js'
 import type { ReplicasResult } from './scenarios/replicas.js'
 import type { RolloverResult } from './scenarios/rollover.js'
@@ -13,6 +14,7 @@ export interface Results {
   replicas?: ReplicasResult
   coldBurst?: ColdBurstResult
   longStream?: LongStreamResult
+  dpop?: DpopResult
 }
 
 export interface Target {
@@ -48,6 +50,15 @@ export function throughputTable (result: ThroughputResult): string {
     if (bad > 0) lines.push(`note: ${name} had ${bad} non-2xx answers or errors during warm-ups`)
   }
   return lines.join('\n')
+}
+
+export function dpopTable (r: DpopResult): string {
+  const row = (name: string, s: DpopResult['bearer']): string[] => [name, String(Math.round(s.rps)), fixed(s.p50), fixed(s.p99), s.cpuUs === null ? '-' : String(Math.round(s.cpuUs)), String(s.non2xx), String(s.errors), s.rpsRounds.join(' / ')]
+  return [
+    `DPoP vs bearer: one bearer-proxy, a bearer route and a DPoP route (ES256 proof per request), small GETs, ${r.connections} connections, ${r.rounds} round(s) × ${r.durationS} s`,
+    table(['route', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'non-2xx', 'errors', 'req/s per round'], [row('bearer', r.bearer), row('dpop', r.dpop)]),
+    `dpop / bearer (median of per-round ratios): req/s ${ratio(r.rpsRatio)}${r.cpuRatio === undefined ? '' : `, CPU per request ${ratio(r.cpuRatio)}`}`
+  ].join('\n')
 }
 
 export function rolloverTable (r: RolloverResult, steadyP99: number | undefined): string {
@@ -140,6 +151,10 @@ export function targets (results: Results, longStreamMiB: number): Target[] {
   if (results.longStream !== undefined) {
     const growth = Math.max(results.longStream.down.rssGrowthMiB, results.longStream.up.rssGrowthMiB)
     out.push({ target: `${longStreamMiB} MiB streams: RSS growth < 50 MiB`, measured: `${fixed(results.longStream.down.rssGrowthMiB)} down, ${fixed(results.longStream.up.rssGrowthMiB)} up`, pass: growth < 50 })
+  }
+  if (results.dpop !== undefined) {
+    const d = results.dpop.dpop
+    out.push({ target: 'dpop route: 0 non-2xx', measured: `${d.non2xx} non-2xx, ${d.errors} errors; req/s ${ratio(results.dpop.rpsRatio)} of bearer`, pass: d.non2xx === 0 && d.errors === 0 })
   }
   if (results.rollover !== undefined) {
     const r = results.rollover

@@ -11,8 +11,9 @@ import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseOptions, THROUGHPUT, type BenchOptions } from './options.js'
 import { haveRedisServer, installCleanup, killAll, pinProcesses, prepareServers, ROOT, run, stop, watchdog } from './processes.js'
-import { coldBurstTable, longStreamTable, replicasTable, rolloverTable, targets, targetsTable, throughputTable, type Results } from './report.js'
+import { coldBurstTable, dpopTable, longStreamTable, replicasTable, rolloverTable, targets, targetsTable, throughputTable, type Results } from './report.js'
 import { runColdBurst } from './scenarios/cold-burst.js'
+import { runDpop } from './scenarios/dpop.js'
 import { runLongStream } from './scenarios/long-stream.js'
 import { runReplicas } from './scenarios/replicas.js'
 import { runRollover } from './scenarios/rollover.js'
@@ -92,6 +93,12 @@ async function main (): Promise<void> {
   const results: Results = { throughput: {} }
   try {
     await runThroughputScenarios(env, options, results)
+    if (options.scenarios.has('dpop')) {
+      progress('dpop: a bearer route and a DPoP route of one bearer-proxy, small GETs')
+      results.dpop = await runDpop(env, options, progress)
+      print(dpopTable(results.dpop))
+      print()
+    }
     if (options.scenarios.has('rollover')) {
       progress(`rollover: ${options.rollover.durationS} s of load`)
       results.rollover = await runRollover(env, options)

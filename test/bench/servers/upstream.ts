@@ -3,8 +3,8 @@
  * process on two loopback ports. Prints `{"port":…,"tokenPort":…}` on stdout.
  *
  * The upstream answers only requests carrying `Bearer static-token` (the
- * static variants) or an unexpired token issued by the token endpoint, else
- * 401; `GET /_auth` tells the last Authorization header it saw and
+ * static variants) or an unexpired token issued by the token endpoint (as
+ * `Bearer`, or as `DPoP` with a proof it does not check), else 401; `GET /_auth` tells the last Authorization header it saw and
  * `GET /_count` how many tokens were issued and requests refused.
  */
 import { randomBytes } from 'node:crypto'
@@ -30,13 +30,17 @@ let tokenRequests = 0
 let lastIssued: string | null = null
 let refused = 0
 let lastAuth: string | null = null
+let lastDpop = false
 
 function authorized (req: IncomingMessage): boolean {
   const header = req.headers.authorization
   lastAuth = header ?? null
+  lastDpop = typeof req.headers.dpop === 'string'
   if (header === STATIC_AUTH) return true
-  if (header === undefined || !header.startsWith('Bearer ')) return false
-  const expiresAt = issued.get(header.slice(7))
+  // A DPoP-bound token comes with a proof; the bench checks the token, not the proof.
+  const token = header?.startsWith('Bearer ') === true ? header.slice(7) : header?.startsWith('DPoP ') === true && lastDpop ? header.slice(5) : undefined
+  if (token === undefined) return false
+  const expiresAt = issued.get(token)
   return expiresAt !== undefined && Date.now() < expiresAt
 }
 
@@ -71,7 +75,7 @@ function stream (res: ServerResponse, total: number): void {
 
 function api (req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://upstream')
-  if (req.method === 'GET' && url.pathname === '/_auth') return json(res, 200, { authorization: lastAuth })
+  if (req.method === 'GET' && url.pathname === '/_auth') return json(res, 200, { authorization: lastAuth, dpop: lastDpop })
   if (req.method === 'GET' && url.pathname === '/_count') return json(res, 200, { tokenRequests, lastIssued, refused })
   if (!authorized(req)) {
     refused++
@@ -115,7 +119,8 @@ function tokenEndpoint (req: IncomingMessage, res: ServerResponse): void {
     const token = `bench-${tokenRequests}-${randomBytes(8).toString('hex')}`
     issued.set(token, Date.now() + ttl * 1000)
     lastIssued = token
-    json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: ttl })
+    // A token request with a DPoP proof gets a DPoP-bound token (RFC 9449 §5).
+    json(res, 200, { access_token: token, token_type: typeof req.headers.dpop === 'string' ? 'DPoP' : 'Bearer', expires_in: ttl })
   })
 }
 
