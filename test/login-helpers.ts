@@ -3,9 +3,10 @@
  * redirects followed by hand) that logs in and consents on oidc-provider's
  * development pages, and the route's OAuth client as the login modules get it.
  */
+import type { ClientAuth } from '../src/auth/client-auth.js'
+import { createOAuthClient } from '../src/auth/oauth-client.js'
 import { Redactor } from '../src/auth/redaction.js'
 import type { TokenResponse } from '../src/auth/token.js'
-import { requestToken, type ClientAuthentication } from '../src/auth/token-endpoint.js'
 
 const MAX_STEPS = 20
 
@@ -105,28 +106,12 @@ function unescapeHtml (text: string): string {
   })
 }
 
-/** A public client: `client_id` in the body (RFC 6749 §2.3, §3.2.1). */
-export function publicClient (clientId: string): ClientAuthentication {
-  return async (_endpoint, body) => { body.client_id = clientId }
-}
-
-/** client_secret_basic (RFC 6749 §2.3.1): both parts form-encoded, then base64. */
-export function basicClient (clientId: string, clientSecret: string): ClientAuthentication {
-  const part = (v: string): string => new URLSearchParams({ v }).toString().slice(2)
-  return async (_endpoint, _body, headers) => {
-    headers.authorization = `Basic ${Buffer.from(`${part(clientId)}:${part(clientSecret)}`).toString('base64')}`
-  }
-}
+export { clientSecretBasic as basicClient, publicClient } from '../src/auth/client-auth.js'
 
 /** A token endpoint client as the login modules get one from the route: grant(params) with the client's authentication. */
-export function tokenClient (tokenUrl: string, authenticate: ClientAuthentication, secrets: string[] = []): (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse> {
-  const redactor = Redactor.of(secrets)
-  return async (params, signal) => {
-    const body = { ...params }
-    const headers: Record<string, string> = {}
-    await authenticate(tokenUrl, body, headers)
-    return requestToken({ url: tokenUrl, encoding: 'form', body, headers, timeout: 10_000, secrets: redactor, signal })
-  }
+export function tokenClient (tokenUrl: string, clientAuth: ClientAuth, secrets: string[] = []): (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse> {
+  const client = createOAuthClient({ tokenUrl, clientAuth, bodyEncoding: 'form', extras: {}, timeout: 10_000, secrets: Redactor.of(secrets) })
+  return (params, signal) => client.grant(params, signal)
 }
 
 /**
