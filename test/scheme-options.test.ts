@@ -56,7 +56,7 @@ test('every registered type parses from its minimal options, with the defaults o
 
 test('each mistake names its key under the route\'s auth block', () => {
   const cases: Array<[Record<string, unknown>, string]> = [
-    [{ type: 'nope' }, 'routes.r.auth.type: must be one of: static, client_credentials, password, refresh_token, jwt_bearer, login, netography'],
+    [{ type: 'nope' }, 'routes.r.auth.type: must be one of: static, client_credentials, password, refresh_token, jwt_bearer, login, netography, authorization_code, device_code'],
     [{ type: 'static' }, 'routes.r.auth.token: is required'],
     [{ type: 'static', token: 'a\r\nb' }, 'routes.r.auth.token: must not contain control characters or line breaks: it is sent in an HTTP header'],
     [{ type: 'client_credentials', tokenUrl: 'ftp://x', clientId: 'c', clientSecret: 's' }, 'routes.r.auth.tokenUrl: must be an absolute http(s) URL'],
@@ -69,7 +69,12 @@ test('each mistake names its key under the route\'s auth block', () => {
     [{ type: 'login', tokenUrl: TOKEN_URL, refresh: { url: 'nope' } }, 'routes.r.auth.refresh.url: must be an absolute http(s) URL'],
     [{ type: 'login', tokenUrl: TOKEN_URL, bodyEncoding: 'xml' }, 'routes.r.auth.bodyEncoding: Invalid option: expected one of "form"|"json"'],
     [{ type: 'netography', netosecret: 'not base64 json' }, 'routes.r.auth.netosecret: is not base64 of a JSON object'],
-    [{ type: 'static', token: 't-123456', extra: 1 }, 'routes.r.auth.extra: unknown key']
+    [{ type: 'static', token: 't-123456', extra: 1 }, 'routes.r.auth.extra: unknown key'],
+    [{ type: 'client_credentials', clientId: 'c', clientSecret: 's' }, 'routes.r.auth.tokenUrl: is required (or issuer, to read it from the authorization server\'s metadata)'],
+    [{ type: 'authorization_code', tokenUrl: TOKEN_URL }, 'routes.r.auth.clientId: is required'],
+    [{ type: 'authorization_code', tokenUrl: TOKEN_URL, clientId: 'c' }, 'routes.r.auth.authorizationUrl: is required (or issuer, to read it from the authorization server\'s metadata)'],
+    [{ type: 'authorization_code', issuer: 'https://as.example', clientId: 'c', redirectPort: 70000 }, 'routes.r.auth.redirectPort: Too big: expected number to be <=65535'],
+    [{ type: 'device_code', tokenUrl: TOKEN_URL, clientId: 'c' }, 'routes.r.auth.deviceAuthorizationUrl: is required (or issuer, to read it from the authorization server\'s metadata)']
   ]
   for (const [block, expected] of cases) {
     const found = issues(block)

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { RedisStoreConfig } from '../auth/redis-token-store.js'
 import type { TokenSettings } from '../auth/token-settings.js'
 import { baseUrlIssue, httpUrl, nonEmpty, parseHttpUrl, positiveMs } from '../fields.js'
-import { authSchema, defaultUpstream } from '../schemes/registry.js'
+import { authSchema, defaultUpstream, isUserLogin } from '../schemes/registry.js'
 
 /**
  * The config schema is the single source of the config type: defaults from
@@ -32,9 +32,12 @@ const routeSchema = z.strictObject({
   forwardCookies: z.boolean().default(false),
   /** Upstream response timeout, ms. */
   timeout: positiveMs.default(30_000),
+  /** A user-login route counts as ready in /readyz before anyone ran `bearer-proxy login` for it. */
+  readyWithoutLogin: z.boolean().default(false),
   auth: authSchema
 }).superRefine((route, ctx) => {
   if (route.upstream === undefined && defaultUpstream(route.auth) === undefined) ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'is required' })
+  if (route.readyWithoutLogin && !isUserLogin(route.auth)) ctx.addIssue({ code: 'custom', path: ['readyWithoutLogin'], message: 'applies only to authorization_code and device_code routes' })
 })
 
 /** A TCP listener. */

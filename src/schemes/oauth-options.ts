@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, type ClientAuth } from '../auth/client-auth.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { createOAuthClient, type OAuthClient } from '../auth/oauth-client.js'
+import { OAuthEndpoints, type EndpointUrls } from '../auth/oauth-endpoints.js'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { bodyEncoding, httpUrl, nonEmpty, privateKey, tokenTimeout } from '../fields.js'
 import type { SchemeContext } from './scheme.js'
@@ -11,7 +12,12 @@ export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
 
 /** Client options shared by every RFC 6749 grant (SPEC "auth types"). */
 export const clientOptions = {
-  tokenUrl: httpUrl,
+  /** Optional with `issuer`: then read from its metadata (RFC 8414). */
+  tokenUrl: httpUrl.optional(),
+  /** The authorization server: every endpoint not given is read from its metadata, once, at first need. */
+  issuer: httpUrl.optional(),
+  /** RFC 7009 revocation endpoint, used by `logout` (else from the issuer's metadata). */
+  revocationUrl: httpUrl.optional(),
   clientId: nonEmpty.optional(),
   clientSecret: nonEmpty.optional(),
   /** Defaults: private_key_jwt with privateKey, client_secret_post with a JSON body (Auth0 style), else client_secret_basic. */
@@ -35,6 +41,13 @@ export type ClientOptions = z.output<z.ZodObject<typeof clientOptions>>
  */
 export interface ClientRole {
   keySignsGrant?: boolean
+  /**
+   * A user login (authorization_code, device_code): scope, audience and
+   * params go on the authorization or device authorization request, where the
+   * person consents to them; its grants (code exchange, polls, refresh) carry
+   * none, as RFC 6749 §4.1.3 and RFC 8628 §3.4 define them.
+   */
+  userLogin?: boolean
 }
 
 /** The client authentication a grant uses (RFC 6749 §2.3): explicit, or from the options given. */
@@ -52,6 +65,7 @@ export function checkClientAuth (role: ClientRole = {}) {
   return (options: ClientOptions, ctx: z.RefinementCtx): void => {
     const method = clientAuthMethod(options, role)
     const issue = (key: string, message: string): void => { ctx.addIssue({ code: 'custom', path: [key], message }) }
+    if (options.tokenUrl === undefined && options.issuer === undefined) issue('tokenUrl', 'is required (or issuer, to read it from the authorization server\'s metadata)')
     if (method !== 'none' && options.clientId === undefined) issue('clientId', `is required for ${method}`)
     if ((method === 'client_secret_basic' || method === 'client_secret_post' || method === 'client_secret_jwt') && options.clientSecret === undefined) {
       issue('clientSecret', `is required for ${method}`)
@@ -75,17 +89,29 @@ export function clientAuthFor (options: ClientOptions, where: string, role: Clie
   }
 }
 
-/** The OAuth client of a grant's options: its client authentication, extras and secrets. */
-export function oauthClient (options: ClientOptions, context: SchemeContext, role: ClientRole = {}): OAuthClient {
+/** `params`, `scope` and `audience` as request fields (scope space-separated). */
+export function requestExtras (options: ClientOptions): Record<string, string> {
   const extras: Record<string, string> = { ...options.params }
   const scope = Array.isArray(options.scope) ? options.scope.join(' ') : options.scope
   if (scope !== undefined && scope !== '') extras.scope = scope
   if (options.audience !== undefined) extras.audience = options.audience
+  return extras
+}
+
+/** The OAuth client of a grant's options: its client authentication, endpoints (configured or discovered), extras and secrets. */
+export function oauthClient (options: ClientOptions & EndpointUrls, context: SchemeContext, role: ClientRole = {}): OAuthClient {
+  const endpoints = new OAuthEndpoints({
+    urls: { tokenUrl: options.tokenUrl, authorizationUrl: options.authorizationUrl, deviceAuthorizationUrl: options.deviceAuthorizationUrl, revocationUrl: options.revocationUrl },
+    issuer: options.issuer,
+    where: context.where,
+    timeoutMs: options.timeout
+  })
   return createOAuthClient({
-    tokenUrl: options.tokenUrl,
+    tokenUrl: endpoints.key,
+    endpoints,
     clientAuth: clientAuthFor(options, context.where, role),
     bodyEncoding: options.bodyEncoding,
-    extras,
+    extras: role.userLogin === true ? {} : requestExtras(options),
     timeout: options.timeout,
     secrets: Redactor.of(authSecrets(options, context.referenced))
   })

@@ -1,5 +1,7 @@
 import { z } from 'zod'
+import { authorizationCodeScheme } from './authorization-code.js'
 import { clientCredentialsScheme } from './client-credentials.js'
+import { deviceCodeScheme } from './device-code.js'
 import { jwtBearerScheme } from './jwt-bearer.js'
 import { loginScheme } from './login.js'
 import { netographyScheme } from './netography.js'
@@ -16,7 +18,9 @@ const SCHEMES = [
   refreshTokenScheme,
   jwtBearerScheme,
   loginScheme,
-  netographyScheme
+  netographyScheme,
+  authorizationCodeScheme,
+  deviceCodeScheme
 ] as const
 
 type Options<T> = { -readonly [K in keyof T]: T[K] extends Scheme<infer O> ? O : never }
@@ -47,4 +51,9 @@ export function createScheme (config: AuthConfig, context: SchemeContext): Schem
 /** The upstream a route gets from its auth settings when it names none (Netography's API), else undefined. */
 export function defaultUpstream (config: AuthConfig): string | undefined {
   return schemeOf(config).defaultUpstream?.(config as never)
+}
+
+/** Whether the route's tokens come from a person's login (`bearer-proxy login`): authorization_code, device_code. */
+export function isUserLogin (config: AuthConfig): boolean {
+  return schemeOf(config).userLogin === true
 }
