@@ -3,10 +3,13 @@
  * redirects followed by hand) that logs in and consents on oidc-provider's
  * development pages, and the route's OAuth client as the login modules get it.
  */
+import { spawn } from 'node:child_process'
+import type { TestContext } from 'node:test'
 import type { ClientAuth } from '../src/auth/client-auth.js'
 import { createOAuthClient } from '../src/auth/oauth-client.js'
 import { Redactor } from '../src/auth/redaction.js'
 import type { TokenResponse } from '../src/auth/token.js'
+import { CLI, ROOT } from './cli-helpers.js'
 
 const MAX_STEPS = 20
 
@@ -136,4 +139,37 @@ export class FakeClock {
 /** `message` carries none of `values` (nor the base64 of any), each at least 8 characters. */
 export function carriesNone (message: string, values: Array<string | undefined>): boolean {
   return values.every((v) => v === undefined || v.length < 8 || (!message.includes(v) && !message.includes(Buffer.from(v).toString('base64'))))
+}
+
+/** `node dist/cli.js ARGS` run with its output read as it comes (a login prints its URL, then waits). */
+export interface CliRun {
+  /** stdout and stderr so far. */
+  stdout: () => string
+  stderr: () => string
+  /** The first match of `pattern` in stderr, waiting for it (bounded). */
+  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpExecArray>
+  done: Promise<{ code: number | null, stdout: string, stderr: string }>
+}
+
+export function runCliLive (t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const done = new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+  const waitFor = async (pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> => {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const found = pattern.exec(stderr)
+      if (found !== null) return found
+      if (child.exitCode !== null) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    throw new Error(`no ${String(pattern)} in the output within ${timeoutMs} ms; stderr: ${stderr}`)
+  }
+  return { stdout: () => stdout, stderr: () => stderr, waitFor, done }
 }
