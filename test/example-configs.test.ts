@@ -34,7 +34,7 @@ function dummyEnv (names: string[]): Record<string, string> {
 
 test('there are example configs, one per seed API flow and the Postman one', () => {
   assert.deepEqual(examples, [
-    'net-api-oauth.yaml', 'net-api-static.yaml', 'netfoundry.yaml', 'netography-api-key.yaml', 'netography-user.yaml', 'postman.yaml', 'vivacity.yaml'
+    'authorization-code.yaml', 'device-code.yaml', 'net-api-oauth.yaml', 'net-api-static.yaml', 'netfoundry.yaml', 'netography-api-key.yaml', 'netography-user.yaml', 'postman.yaml', 'vivacity.yaml'
   ])
 })
 

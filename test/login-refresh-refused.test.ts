@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
 import { test } from 'node:test'
 import { publicClient } from '../src/auth/client-auth.js'
 import { FileTokenStore } from '../src/auth/file-token-store.js'
