@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { secondsLeft, type TokenBroker } from './auth/broker.js'
+import { LoginRequired } from './auth/token-error.js'
 import { configPath, loadConfigFile } from './config/load.js'
 import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
@@ -227,6 +228,7 @@ async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, i
   // With a store, start from the stored tokens, and renew only under the store's lock: a running
   // proxy sharing the store never finds its refresh token spent behind its back.
   await Promise.all([...brokers.values()].map((b) => b.init()))
+  const loginRequired = new Set<string>()
   const results = await Promise.all(config.routes.map(async (route) => {
     const result = { name: route.name, prefix: route.prefix, type: route.auth.type, ok: false, expiresIn: null as number | null, error: null as string | null }
     try {
@@ -235,6 +237,7 @@ async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, i
       result.expiresIn = token === undefined ? null : secondsLeft(token, Date.now())
     } catch (err) {
       result.error = (err as Error).message
+      if (err instanceof LoginRequired) loginRequired.add(route.name)
     }
     return result
   }))
@@ -243,7 +246,7 @@ async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, i
   } else {
     for (const r of results) {
       const detail = r.ok ? (r.expiresIn === null ? 'never expires' : `expires in ${r.expiresIn}s`) : r.error
-      io.out(`${r.name}\t${r.prefix}\t${r.type}\t${r.ok ? 'ok' : 'error'}\t${detail}`)
+      io.out(`${r.name}\t${r.prefix}\t${r.type}\t${r.ok ? 'ok' : loginRequired.has(r.name) ? 'login required' : 'error'}\t${detail}`)
     }
   }
   return results.every((r) => r.ok) ? 0 : 1

@@ -27,6 +27,15 @@ test('login is refused (exit 2) for a route of another type and without a persis
   assert.equal(noStore.code, 2)
   assert.match(noStore.stderr, /set stateDir, or store/)
 
+  // check and token say what to do, with no token request (nothing listens on port 9 anyway).
+  const check = await runCli(['check', '-c', file])
+  assert.equal(check.code, 1)
+  assert.match(check.stdout, /^person\t\/person\tdevice_code\tlogin required\t.*run `bearer-proxy login person`$/m)
+  const token = await runCli(['token', 'person', '-c', file])
+  assert.equal(token.code, 1)
+  assert.equal(token.stdout, '')
+  assert.match(token.stderr, /run `bearer-proxy login person`/)
+
   const missing = await runCli(['login', '-c', file])
   assert.equal(missing.code, 2)
   assert.match(missing.stderr, /login needs a ROUTE name/)
