@@ -32,7 +32,9 @@ test('every registered type parses from its minimal options, with the defaults o
     refresh_token: { type: 'refresh_token', tokenUrl: TOKEN_URL, refreshToken: 'r-123456' },
     jwt_bearer: { type: 'jwt_bearer', tokenUrl: TOKEN_URL, secret: 'hmac-secret-123456' },
     login: { type: 'login', tokenUrl: TOKEN_URL },
-    netography: { type: 'netography', netosecret: NETOSECRET }
+    netography: { type: 'netography', netosecret: NETOSECRET },
+    authorization_code: { type: 'authorization_code', issuer: 'https://as.example', clientId: 'c' },
+    device_code: { type: 'device_code', issuer: 'https://as.example', clientId: 'c' }
   }
   assert.deepEqual([...AUTH_TYPES].sort(), Object.keys(minimal).sort(), 'a test row per registered type')
   for (const [type, block] of Object.entries(minimal)) {
@@ -49,6 +51,10 @@ test('every registered type parses from its minimal options, with the defaults o
   assert.ok(login.type === 'login')
   assert.equal(login.bodyEncoding, 'json')
   assert.deepEqual(login.response, { accessToken: 'access_token', expiresIn: 'expires_in', refreshToken: 'refresh_token', refreshExpiresIn: 'refresh_expires_in' })
+  const code = auth(minimal.authorization_code as Record<string, unknown>)
+  assert.ok(code.type === 'authorization_code')
+  assert.equal(code.redirectPort, 0)
+  assert.equal(code.tokenUrl, undefined, 'read from the issuer\'s metadata')
   const jwt = auth(minimal.jwt_bearer as Record<string, unknown>)
   assert.ok(jwt.type === 'jwt_bearer')
   assert.equal(jwt.assertionTtl, 300)

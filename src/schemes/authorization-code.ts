@@ -1,10 +1,9 @@
 import { z } from 'zod'
 import { authorizationCodeLogin } from '../auth/authorization-code-login.js'
 import { refreshWith } from '../auth/oauth-client.js'
-import { LoginRequired } from '../auth/token-error.js'
 import { BEARER } from '../auth/token-source.js'
 import { httpUrl, nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, oauthClient, requestExtras } from './oauth-options.js'
+import { checkClientAuth, clientOptions, loginOnly, oauthClient, requestExtras } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const ROLE = { userLogin: true }
@@ -40,8 +39,7 @@ export const authorizationCodeScheme: Scheme<typeof options> = {
         type: 'authorization_code',
         endpoint: client.endpoint,
         secrets: client.secrets,
-        // The broker never calls it for a user login; a person's login is the only way in.
-        obtain: async () => { throw new LoginRequired(context.where.replace(/^routes\.|\.auth$/g, '')) },
+        obtain: loginOnly(context),
         refresh: refreshWith(client),
         revoke: client.revoke,
         async login (prompt, signal) {

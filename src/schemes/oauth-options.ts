@@ -4,6 +4,7 @@ import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { createOAuthClient, type OAuthClient } from '../auth/oauth-client.js'
 import { OAuthEndpoints, type EndpointUrls } from '../auth/oauth-endpoints.js'
 import { authSecrets, Redactor } from '../auth/redaction.js'
+import { LoginRequired } from '../auth/token-error.js'
 import { bodyEncoding, httpUrl, nonEmpty, privateKey, tokenTimeout } from '../fields.js'
 import type { SchemeContext } from './scheme.js'
 
@@ -115,4 +116,14 @@ export function oauthClient (options: ClientOptions & EndpointUrls, context: Sch
     timeout: options.timeout,
     secrets: Redactor.of(authSecrets(options, context.referenced))
   })
+}
+
+/**
+ * The `obtain` of a user login (authorization_code, device_code): only a
+ * person's `bearer-proxy login` gives it tokens. The broker never calls it (it
+ * answers LOGIN_REQUIRED itself, with no budget spent); this is the backstop.
+ */
+export function loginOnly (context: SchemeContext): () => Promise<never> {
+  const route = context.where.replace(/^routes\./, '').replace(/\.auth$/, '')
+  return async () => { throw new LoginRequired(route) }
 }
