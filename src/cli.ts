@@ -1,12 +1,15 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { pino } from 'pino'
 import { secondsLeft, type TokenBroker } from './auth/broker.js'
+import { LoginRequired } from './auth/token-error.js'
 import { configPath, loadConfigFile } from './config/load.js'
 import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
 import { createBrokers } from './brokers.js'
+import { isUserLogin } from './schemes/registry.js'
 import type { RunningServer } from './server.js'
 
 const USAGE = `Usage:
@@ -14,6 +17,11 @@ const USAGE = `Usage:
                      [--log-level L] [--pretty | --json]
   bearer-proxy check [-c FILE] [--json]   obtain a token for every route; exit 1 if any fails
   bearer-proxy token ROUTE [-c FILE]      print one valid access token for ROUTE
+  bearer-proxy login ROUTE [-c FILE] [--no-browser]
+                                          log a person in for an authorization_code or
+                                          device_code route; the tokens go to its store
+  bearer-proxy logout ROUTE [-c FILE]     forget the route's stored tokens (and revoke the
+                                          refresh token where the server offers RFC 7009)
   bearer-proxy status [-c FILE] [--json]  the running proxy's routes, read from its admin port;
                                           exit 1 if a route is failing or the port does not answer
   bearer-proxy demo [--port N]            demo token server + API + proxy, all on loopback
@@ -22,7 +30,7 @@ Config: -c FILE, else $BEARER_PROXY_CONFIG, else ./config/bearer-proxy.yaml
 Logs: readable lines on a terminal (--pretty), JSON lines otherwise (--json)
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error`
 
-const COMMANDS = new Set(['serve', 'check', 'token', 'status', 'demo'])
+const COMMANDS = new Set(['serve', 'check', 'token', 'login', 'logout', 'status', 'demo'])
 
 /** A usage mistake: exit code 2, with the usage text unless the message says all there is to say. */
 class UsageError extends Error {
@@ -56,6 +64,7 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
         'log-level': { type: 'string' },
         pretty: { type: 'boolean' },
         json: { type: 'boolean' },
+        'no-browser': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' }
       }
@@ -107,6 +116,14 @@ export async function main (argv: string[], io: Output = { out: (l) => process.s
         if (route === undefined) throw new UsageError('token needs a ROUTE name')
         noExtra(more)
         return await printToken(loadConfigFile(configPath(values.config)), route, io)
+      }
+      case 'login':
+      case 'logout': {
+        const [route, ...more] = rest
+        if (route === undefined) throw new UsageError(`${command} needs a ROUTE name`)
+        noExtra(more)
+        const config = loadConfigFile(configPath(values.config))
+        return command === 'login' ? await login(config, route, io, values['no-browser'] !== true) : await logout(config, route, io)
       }
       default:
         noExtra(rest)
@@ -211,6 +228,7 @@ async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, i
   // With a store, start from the stored tokens, and renew only under the store's lock: a running
   // proxy sharing the store never finds its refresh token spent behind its back.
   await Promise.all([...brokers.values()].map((b) => b.init()))
+  const loginRequired = new Set<string>()
   const results = await Promise.all(config.routes.map(async (route) => {
     const result = { name: route.name, prefix: route.prefix, type: route.auth.type, ok: false, expiresIn: null as number | null, error: null as string | null }
     try {
@@ -219,6 +237,7 @@ async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, i
       result.expiresIn = token === undefined ? null : secondsLeft(token, Date.now())
     } catch (err) {
       result.error = (err as Error).message
+      if (err instanceof LoginRequired) loginRequired.add(route.name)
     }
     return result
   }))
@@ -227,7 +246,7 @@ async function checkRoutes (config: Config, brokers: Map<string, TokenBroker>, i
   } else {
     for (const r of results) {
       const detail = r.ok ? (r.expiresIn === null ? 'never expires' : `expires in ${r.expiresIn}s`) : r.error
-      io.out(`${r.name}\t${r.prefix}\t${r.type}\t${r.ok ? 'ok' : 'error'}\t${detail}`)
+      io.out(`${r.name}\t${r.prefix}\t${r.type}\t${r.ok ? 'ok' : loginRequired.has(r.name) ? 'login required' : 'error'}\t${detail}`)
     }
   }
   return results.every((r) => r.ok) ? 0 : 1
@@ -249,9 +268,119 @@ async function status (config: Config, io: Output, json: boolean): Promise<numbe
   return anyFailing(routes) ? 1 : 0
 }
 
-async function printToken (config: Config, name: string, io: Output): Promise<number> {
+function routeNamed (config: Config, name: string): Config['routes'][number] {
   const route = config.routes.find((r) => r.name === name)
   if (route === undefined) throw new UsageError(`no route "${name}"; routes: ${config.routes.map((r) => r.name).join(', ')}`, { showUsage: false })
+  return route
+}
+
+/**
+ * The one interactive step of a user-login route: the person logs in (in a
+ * browser, or on another device with a code), and the tokens go to the
+ * route's store under its lock, where a running `serve` sharing the store
+ * finds them. Prints what the person needs and progress, on stderr; never a
+ * token, code or verifier.
+ */
+async function login (config: Config, name: string, io: Output, openBrowser: boolean): Promise<number> {
+  const route = routeNamed(config, name)
+  if (!isUserLogin(route.auth)) {
+    throw new UsageError(`route "${name}" is ${route.auth.type}: only authorization_code and device_code routes have a person log in`, { showUsage: false })
+  }
+  if (config.store === undefined) {
+    throw new UsageError('login keeps the tokens in the route\'s store, but the config has none that outlives this command: set stateDir, or store: { type: file } or { type: redis }', { showUsage: false })
+  }
+  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const broker = brokers.get(name) as TokenBroker
+  const cancel = new AbortController()
+  const onSignal = (): void => { cancel.abort() }
+  process.once('SIGINT', onSignal)
+  try {
+    const run = broker.source.login
+    if (run === undefined) throw new UsageError(`route "${name}" has no login`, { showUsage: false })
+    const tokens = await run({
+      openUrl: (url) => {
+        io.err(`To log in route "${name}", open this URL in a browser:\n\n  ${url}\n`)
+        if (openBrowser) openInBrowser(url)
+        io.err('Waiting for the login to complete in the browser...')
+      },
+      showCode: (prompt) => {
+        io.err(`To log in route "${name}", open ${prompt.verificationUri} and enter the code:\n\n  ${prompt.userCode}\n`)
+        if (prompt.verificationUriComplete !== undefined) io.err(`(or open ${prompt.verificationUriComplete})`)
+        io.err(`Waiting for the login to be approved (the code expires in ${Math.round(prompt.expiresIn / 60)} min)...`)
+      }
+    }, cancel.signal)
+    const token = await broker.storeLogin(tokens)
+    const expires = secondsLeft(token, Date.now())
+    io.err(`Logged in: route "${name}" has tokens${expires === null ? '' : ` (access token expires in ${expires}s${token.refreshToken === undefined ? ', no refresh token: log in again then' : ', renewed with its refresh token'})`}.`)
+    return 0
+  } finally {
+    process.off('SIGINT', onSignal)
+    broker.close()
+    await redis?.release()
+  }
+}
+
+/**
+ * Forgets the route's tokens in its store, then revokes the refresh token
+ * (RFC 7009) where an endpoint is known; a failed revocation is a warning:
+ * the tokens are forgotten either way.
+ */
+async function logout (config: Config, name: string, io: Output): Promise<number> {
+  const route = routeNamed(config, name)
+  if (config.store === undefined) {
+    throw new UsageError('logout forgets the tokens in the route\'s store, but the config has none (stateDir, or store: file or redis): nothing outlives a process', { showUsage: false })
+  }
+  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const broker = brokers.get(name) as TokenBroker
+  try {
+    await broker.init()
+    const refreshToken = broker.status().token?.refreshToken
+    await broker.forget()
+    io.err(`Logged out: route "${name}"'s stored tokens are forgotten.`)
+    if (refreshToken === undefined || broker.source.revoke === undefined) return 0
+    const result = await broker.source.revoke(refreshToken, AbortSignal.timeout(60_000))
+    if (result === undefined) io.err('No revocation endpoint is known (revocationUrl, or the issuer\'s metadata): the refresh token was not revoked at the server.')
+    else if (result.revoked) io.err('The refresh token is revoked at the server.')
+    else io.err(`bearer-proxy: warning: the refresh token could not be revoked: ${result.reason}`)
+    return 0
+  } finally {
+    broker.close()
+    await redis?.release()
+  }
+}
+
+/**
+ * Opens the person's browser, detached, errors ignored: the URL is printed
+ * anyway. Not on a Linux without a display (a server over SSH), where a
+ * text browser would take the terminal. The URL is one argument, never
+ * given to a shell.
+ */
+function openInBrowser (url: string): void {
+  let command: string
+  let args: string[]
+  if (process.platform === 'darwin') {
+    command = 'open'
+    args = [url]
+  } else if (process.platform === 'win32') {
+    // Not `cmd /c start`: cmd would read the URL's `&` as a command separator.
+    command = 'rundll32'
+    args = ['url.dll,FileProtocolHandler', url]
+  } else {
+    if (process.env.DISPLAY === undefined && process.env.WAYLAND_DISPLAY === undefined) return
+    command = 'xdg-open'
+    args = [url]
+  }
+  try {
+    const child = spawn(command, args, { detached: true, stdio: 'ignore' })
+    child.on('error', () => {})
+    child.unref()
+  } catch {
+    // No opener: the person has the URL printed above.
+  }
+}
+
+async function printToken (config: Config, name: string, io: Output): Promise<number> {
+  const route = routeNamed(config, name)
   const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
   const broker = brokers.get(name)
   try {

@@ -19,6 +19,7 @@ export const RouteNotFoundError = proxyError('ROUTE_NOT_FOUND', 'No route matche
 export const HostNotAllowedError = proxyError('HOST_NOT_ALLOWED', 'Host %s is not allowed', 403)
 export const OriginNotAllowedError = proxyError('ORIGIN_NOT_ALLOWED', 'Origin %s is not allowed', 403)
 export const ClientKeyInvalidError = proxyError('CLIENT_KEY_INVALID', 'Missing or wrong x-proxy-key header', 401)
+export const LoginRequiredError = proxyError('LOGIN_REQUIRED', 'Login required: %s', 401)
 export const TokenRejectedError = proxyError('TOKEN_REJECTED', 'Token endpoint refused the credentials: %s', 502)
 export const TokenUnavailableError = proxyError('TOKEN_UNAVAILABLE', 'No token available: %s', 503)
 export const UpstreamUnavailableError = proxyError('UPSTREAM_UNAVAILABLE', 'Upstream connection failed: %s', 502)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { clientSecretPost } from '../src/auth/client-auth.js'
 import { deviceCodeLogin, type DevicePrompt } from '../src/auth/device-code-login.js'
 import { LoginError } from '../src/auth/login-error.js'
 import { DEVICE_CODE_GRANT, startLoginProvider } from './fixtures/oidc-login-provider.js'
@@ -14,7 +15,7 @@ test('the person refuses on the verification page: access_denied ends the login'
   clock.onSleep = async (n) => { if (n === 1) await new Browser().walk(prompt?.verificationUriComplete ?? '', { abort: true }) }
   await assert.rejects(deviceCodeLogin({
     deviceAuthorizationUrl: op.deviceAuthorizationUrl,
-    authenticate: publicClient(op.clients.public.clientId),
+    clientAuth: publicClient(op.clients.public.clientId),
     grant: tokenClient(op.tokenUrl, publicClient(op.clients.public.clientId)),
     present: (p) => { prompt = p },
     now: clock.read,
@@ -30,7 +31,7 @@ test('a device authorization answer with a verification URI that is not http(s) 
   })
   await assert.rejects(deviceCodeLogin({
     deviceAuthorizationUrl: `${server.url}/device`,
-    authenticate: publicClient('cli'),
+    clientAuth: publicClient('cli'),
     grant: async () => assert.fail('no poll'),
     present: () => assert.fail('nothing shown'),
     sleep: async () => {}
@@ -44,7 +45,7 @@ test('a refused device authorization request passes the server\'s words on, with
   })
   await assert.rejects(deviceCodeLogin({
     deviceAuthorizationUrl: `${server.url}/device`,
-    authenticate: async (_endpoint, body) => { body.client_id = 'cli'; body.client_secret = clientSecret },
+    clientAuth: clientSecretPost('cli', clientSecret),
     grant: async () => assert.fail('no poll'),
     present: () => assert.fail('nothing shown'),
     sleep: async () => {}

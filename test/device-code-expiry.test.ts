@@ -13,7 +13,7 @@ test('expired_token from the server ends the login with a clear error that carri
   clock.onSleep = (n) => { if (n === 2) op.expireDeviceCodes() }
   await assert.rejects(deviceCodeLogin({
     deviceAuthorizationUrl: op.deviceAuthorizationUrl,
-    authenticate: publicClient(op.clients.public.clientId),
+    clientAuth: publicClient(op.clients.public.clientId),
     grant: tokenClient(op.tokenUrl, publicClient(op.clients.public.clientId)),
     present: () => {},
     now: clock.read,
@@ -44,7 +44,7 @@ test('a server that answers authorization_pending forever is polled only until e
   const started = clock.now
   await assert.rejects(deviceCodeLogin({
     deviceAuthorizationUrl: `${server.url}/device`,
-    authenticate: publicClient('cli'),
+    clientAuth: publicClient('cli'),
     grant: tokenClient(server.tokenUrl, publicClient('cli')),
     present: () => {},
     now: clock.read,
@@ -65,7 +65,7 @@ test('an injected clock that stands still cannot make the polling spin: the coun
   })
   await assert.rejects(deviceCodeLogin({
     deviceAuthorizationUrl: `${server.url}/device`,
-    authenticate: publicClient('cli'),
+    clientAuth: publicClient('cli'),
     grant: tokenClient(server.tokenUrl, publicClient('cli')),
     present: () => {},
     now: () => 0,

@@ -16,7 +16,7 @@ test('device code login: the person is shown the code, polls wait the announced 
   const tokens = await deviceCodeLogin({
     deviceAuthorizationUrl: op.deviceAuthorizationUrl,
     scope: 'openid api:read',
-    authenticate: publicClient(op.clients.public.clientId),
+    clientAuth: publicClient(op.clients.public.clientId),
     grant: tokenClient(op.tokenUrl, publicClient(op.clients.public.clientId)),
     present: (p) => { prompt = p },
     now: clock.read,
@@ -52,7 +52,7 @@ test('device code login with a confidential client; 5 s between polls when the s
   const tokens = await deviceCodeLogin({
     deviceAuthorizationUrl: op.deviceAuthorizationUrl,
     scope: 'openid',
-    authenticate: basicClient(clientId, clientSecret),
+    clientAuth: basicClient(clientId, clientSecret),
     grant: tokenClient(op.tokenUrl, basicClient(clientId, clientSecret), [clientSecret]),
     present: (p) => { prompt = p },
     now: clock.read,

@@ -16,7 +16,7 @@ test('slow_down adds 5 s to the polling interval for every later poll (RFC 8628 
   const tokens = await deviceCodeLogin({
     deviceAuthorizationUrl: op.deviceAuthorizationUrl,
     scope: 'openid',
-    authenticate: publicClient(op.clients.public.clientId),
+    clientAuth: publicClient(op.clients.public.clientId),
     grant: tokenClient(op.tokenUrl, publicClient(op.clients.public.clientId)),
     present: (p) => { prompt = p },
     now: clock.read,

@@ -36,8 +36,8 @@ function dummyEnv (names: string[]): Record<string, string> {
 
 test('there are example configs, one per seed API flow and the Postman one', () => {
   assert.deepEqual(examples, [
-    'dpop.yaml', 'mtls.yaml', 'net-api-oauth.yaml', 'net-api-static.yaml', 'netfoundry.yaml', 'netography-api-key.yaml', 'netography-user.yaml', 'postman.yaml',
-    'token-exchange.yaml', 'vivacity.yaml'
+    'authorization-code.yaml', 'device-code.yaml', 'dpop.yaml', 'mtls.yaml', 'net-api-oauth.yaml', 'net-api-static.yaml', 'netfoundry.yaml', 'netography-api-key.yaml',
+    'netography-user.yaml', 'postman.yaml', 'token-exchange.yaml', 'vivacity.yaml'
   ])
 })
 

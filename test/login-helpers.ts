@@ -3,9 +3,13 @@
  * redirects followed by hand) that logs in and consents on oidc-provider's
  * development pages, and the route's OAuth client as the login modules get it.
  */
+import { spawn } from 'node:child_process'
+import type { TestContext } from 'node:test'
+import type { ClientAuth } from '../src/auth/client-auth.js'
+import { createOAuthClient } from '../src/auth/oauth-client.js'
 import { Redactor } from '../src/auth/redaction.js'
 import type { TokenResponse } from '../src/auth/token.js'
-import { requestToken, type ClientAuthentication } from '../src/auth/token-endpoint.js'
+import { CLI, ROOT } from './cli-helpers.js'
 
 const MAX_STEPS = 20
 
@@ -105,28 +109,12 @@ function unescapeHtml (text: string): string {
   })
 }
 
-/** A public client: `client_id` in the body (RFC 6749 §2.3, §3.2.1). */
-export function publicClient (clientId: string): ClientAuthentication {
-  return async (_endpoint, body) => { body.client_id = clientId }
-}
-
-/** client_secret_basic (RFC 6749 §2.3.1): both parts form-encoded, then base64. */
-export function basicClient (clientId: string, clientSecret: string): ClientAuthentication {
-  const part = (v: string): string => new URLSearchParams({ v }).toString().slice(2)
-  return async (_endpoint, _body, headers) => {
-    headers.authorization = `Basic ${Buffer.from(`${part(clientId)}:${part(clientSecret)}`).toString('base64')}`
-  }
-}
+export { clientSecretBasic as basicClient, publicClient } from '../src/auth/client-auth.js'
 
 /** A token endpoint client as the login modules get one from the route: grant(params) with the client's authentication. */
-export function tokenClient (tokenUrl: string, authenticate: ClientAuthentication, secrets: string[] = []): (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse> {
-  const redactor = Redactor.of(secrets)
-  return async (params, signal) => {
-    const body = { ...params }
-    const headers: Record<string, string> = {}
-    await authenticate(tokenUrl, body, headers)
-    return requestToken({ url: tokenUrl, encoding: 'form', body, headers, timeout: 10_000, secrets: redactor, signal })
-  }
+export function tokenClient (tokenUrl: string, clientAuth: ClientAuth, secrets: string[] = []): (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse> {
+  const client = createOAuthClient({ tokenUrl, clientAuth, bodyEncoding: 'form', extras: {}, timeout: 10_000, secrets: Redactor.of(secrets) })
+  return (params, signal) => client.grant(params, signal)
 }
 
 /**
@@ -151,4 +139,37 @@ export class FakeClock {
 /** `message` carries none of `values` (nor the base64 of any), each at least 8 characters. */
 export function carriesNone (message: string, values: Array<string | undefined>): boolean {
   return values.every((v) => v === undefined || v.length < 8 || (!message.includes(v) && !message.includes(Buffer.from(v).toString('base64'))))
+}
+
+/** `node dist/cli.js ARGS` run with its output read as it comes (a login prints its URL, then waits). */
+export interface CliRun {
+  /** stdout and stderr so far. */
+  stdout: () => string
+  stderr: () => string
+  /** The first match of `pattern` in stderr, waiting for it (bounded). */
+  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpExecArray>
+  done: Promise<{ code: number | null, stdout: string, stderr: string }>
+}
+
+export function runCliLive (t: TestContext, args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const done = new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+  const waitFor = async (pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> => {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const found = pattern.exec(stderr)
+      if (found !== null) return found
+      if (child.exitCode !== null) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    throw new Error(`no ${String(pattern)} in the output within ${timeoutMs} ms; stderr: ${stderr}`)
+  }
+  return { stdout: () => stdout, stderr: () => stderr, waitFor, done }
 }

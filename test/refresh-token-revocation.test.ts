@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { authorizationCodeLogin } from '../src/auth/authorization-code-login.js'
 import { revokeRefreshToken } from '../src/auth/revocation.js'
-import type { ClientAuthentication } from '../src/auth/token-endpoint.js'
+import type { ClientAuth } from '../src/auth/client-auth.js'
 import { TokenError } from '../src/auth/token-error.js'
 import { startLoginProvider } from './fixtures/oidc-login-provider.js'
 import { sendJson, tokenServer } from './helpers.js'
@@ -12,7 +12,7 @@ test('logout revokes the refresh token (RFC 7009): it no longer works afterwards
   const op = await startLoginProvider()
   t.after(() => op.close())
   const { public: pub, confidential } = op.clients
-  const clients: Array<[string, ClientAuthentication]> = [
+  const clients: Array<[string, ClientAuth]> = [
     [pub.clientId, publicClient(pub.clientId)],
     [confidential.clientId, basicClient(confidential.clientId, confidential.clientSecret)]
   ]
@@ -27,7 +27,7 @@ test('logout revokes the refresh token (RFC 7009): it no longer works afterwards
       timeoutMs: 30_000
     })
     const refreshToken = tokens.refreshToken ?? assert.fail('a refresh token')
-    const result = await revokeRefreshToken({ revocationUrl: op.revocationUrl, refreshToken, authenticate: client })
+    const result = await revokeRefreshToken({ revocationUrl: op.revocationUrl, refreshToken, clientAuth: client })
     assert.deepEqual(result, { revoked: true }, clientId)
     const revocation = op.revocationRequests.at(-1)
     assert.equal(revocation?.form.get('token_type_hint'), 'refresh_token')
@@ -43,15 +43,15 @@ test('a failed revocation is reported, not thrown, and its reason carries no tok
   const echo = await tokenServer(t, (call, _n, res) => {
     sendJson(res, 400, { error: 'unsupported_token_type', error_description: `cannot revoke ${call.body} for ${call.headers.authorization ?? ''}` })
   })
-  const refused = await revokeRefreshToken({ revocationUrl: echo.tokenUrl, refreshToken, authenticate: basicClient('cli', clientSecret) })
+  const refused = await revokeRefreshToken({ revocationUrl: echo.tokenUrl, refreshToken, clientAuth: basicClient('cli', clientSecret) })
   assert.equal(refused.revoked, false)
   assert.ok(!refused.revoked && /unsupported_token_type/.test(refused.reason) && carriesNone(refused.reason, [refreshToken, clientSecret]), JSON.stringify(refused))
 
   const down = await tokenServer(t, (_call, _n, res) => { sendJson(res, 503, { error: 'temporarily_unavailable' }) })
-  const unavailable = await revokeRefreshToken({ revocationUrl: down.tokenUrl, refreshToken, authenticate: publicClient('cli') })
+  const unavailable = await revokeRefreshToken({ revocationUrl: down.tokenUrl, refreshToken, clientAuth: publicClient('cli') })
   assert.ok(!unavailable.revoked && /HTTP 503/.test(unavailable.reason))
 
   const silent = await tokenServer(t, () => {})
-  const timedOut = await revokeRefreshToken({ revocationUrl: silent.tokenUrl, refreshToken, authenticate: publicClient('cli'), timeoutMs: 200 })
+  const timedOut = await revokeRefreshToken({ revocationUrl: silent.tokenUrl, refreshToken, clientAuth: publicClient('cli'), timeoutMs: 200 })
   assert.ok(!timedOut.revoked && /no answer within 200 ms/.test(timedOut.reason))
 })

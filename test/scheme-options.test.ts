@@ -33,7 +33,9 @@ test('every registered type parses from its minimal options, with the defaults o
     jwt_bearer: { type: 'jwt_bearer', tokenUrl: TOKEN_URL, secret: 'hmac-secret-123456' },
     login: { type: 'login', tokenUrl: TOKEN_URL },
     netography: { type: 'netography', netosecret: NETOSECRET },
-    token_exchange: { type: 'token_exchange', tokenUrl: TOKEN_URL, subjectToken: 'subject-123456' }
+    token_exchange: { type: 'token_exchange', tokenUrl: TOKEN_URL, subjectToken: 'subject-123456' },
+    authorization_code: { type: 'authorization_code', issuer: 'https://as.example', clientId: 'c' },
+    device_code: { type: 'device_code', issuer: 'https://as.example', clientId: 'c' }
   }
   assert.deepEqual([...AUTH_TYPES].sort(), Object.keys(minimal).sort(), 'a test row per registered type')
   for (const [type, block] of Object.entries(minimal)) {
@@ -50,6 +52,10 @@ test('every registered type parses from its minimal options, with the defaults o
   assert.ok(login.type === 'login')
   assert.equal(login.bodyEncoding, 'json')
   assert.deepEqual(login.response, { accessToken: 'access_token', expiresIn: 'expires_in', refreshToken: 'refresh_token', refreshExpiresIn: 'refresh_expires_in' })
+  const code = auth(minimal.authorization_code as Record<string, unknown>)
+  assert.ok(code.type === 'authorization_code')
+  assert.equal(code.redirectPort, 0)
+  assert.equal(code.tokenUrl, undefined, 'read from the issuer\'s metadata')
   const jwt = auth(minimal.jwt_bearer as Record<string, unknown>)
   assert.ok(jwt.type === 'jwt_bearer')
   assert.equal(jwt.assertionTtl, 300)
@@ -60,7 +66,7 @@ test('every registered type parses from its minimal options, with the defaults o
 
 test('each mistake names its key under the route\'s auth block', () => {
   const cases: Array<[Record<string, unknown>, string]> = [
-    [{ type: 'nope' }, 'routes.r.auth.type: must be one of: static, client_credentials, password, refresh_token, jwt_bearer, login, netography, token_exchange'],
+    [{ type: 'nope' }, 'routes.r.auth.type: must be one of: static, client_credentials, password, refresh_token, jwt_bearer, login, netography, token_exchange, authorization_code, device_code'],
     [{ type: 'static' }, 'routes.r.auth.token: is required'],
     [{ type: 'static', token: 'a\r\nb' }, 'routes.r.auth.token: must not contain control characters or line breaks: it is sent in an HTTP header'],
     [{ type: 'client_credentials', tokenUrl: 'ftp://x', clientId: 'c', clientSecret: 's' }, 'routes.r.auth.tokenUrl: must be an absolute http(s) URL'],
@@ -84,7 +90,12 @@ test('each mistake names its key under the route\'s auth block', () => {
     [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientId: 'c', clientAssertion: 'a.b.c', clientSecret: 's' }, 'routes.r.auth.clientAssertion: cannot be combined with clientSecret: the assertion authenticates the client'],
     // RFC 8705: a certificate is needed, from the auth block or the route.
     [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientId: 'c', clientAuth: 'tls_client_auth' }, 'routes.r.auth.tls: needs cert and key for tls_client_auth (here or in the route\'s tls)'],
-    [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientAuth: 'self_signed_tls_client_auth' }, 'routes.r.auth.clientId: is required for self_signed_tls_client_auth']
+    [{ type: 'client_credentials', tokenUrl: TOKEN_URL, clientAuth: 'self_signed_tls_client_auth' }, 'routes.r.auth.clientId: is required for self_signed_tls_client_auth'],
+    [{ type: 'client_credentials', clientId: 'c', clientSecret: 's' }, 'routes.r.auth.tokenUrl: is required (or issuer, to read it from the authorization server\'s metadata)'],
+    [{ type: 'authorization_code', tokenUrl: TOKEN_URL }, 'routes.r.auth.clientId: is required'],
+    [{ type: 'authorization_code', tokenUrl: TOKEN_URL, clientId: 'c' }, 'routes.r.auth.authorizationUrl: is required (or issuer, to read it from the authorization server\'s metadata)'],
+    [{ type: 'authorization_code', issuer: 'https://as.example', clientId: 'c', redirectPort: 70000 }, 'routes.r.auth.redirectPort: Too big: expected number to be <=65535'],
+    [{ type: 'device_code', tokenUrl: TOKEN_URL, clientId: 'c' }, 'routes.r.auth.deviceAuthorizationUrl: is required (or issuer, to read it from the authorization server\'s metadata)']
   ]
   for (const [block, expected] of cases) {
     const found = issues(block)

@@ -84,8 +84,11 @@ export async function buildAdminApp (current: () => AdminSource, logger: Logger,
   admin.get('/readyz', async (_request, reply) => {
     const routes: Record<string, { ready: boolean, error?: string }> = {}
     const proxy = current()
-    await Promise.all(proxy.config.routes.map(async ({ name }) => {
-      routes[name] = await readiness(proxy.routeToken(name) as RouteToken)
+    await Promise.all(proxy.config.routes.map(async ({ name, readyWithoutLogin }) => {
+      const token = proxy.routeToken(name) as RouteToken
+      const result = await readiness(token)
+      // The route's own choice: a user-login route waiting for its login does not hold the whole proxy back.
+      routes[name] = !result.ready && readyWithoutLogin && token.status().state === 'login_required' ? { ...result, ready: true } : result
     }))
     const ready = Object.values(routes).every((r) => r.ready)
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', routes })

@@ -7,7 +7,7 @@ import { DEFAULT_TOKEN_TIMEOUT_MS, lockBusy, SharedRenewal } from './shared-rene
 import type { TokenSource } from './token-source.js'
 import { datedToken, type TokenResponse, type TokenSet } from './token.js'
 import { origin } from './token-endpoint.js'
-import { TokenError } from './token-error.js'
+import { LoginRequired, TokenError } from './token-error.js'
 import type { TokenSettings } from './token-settings.js'
 import { MemoryTokenStore, type TokenStore } from './token-store.js'
 
@@ -15,6 +15,12 @@ export { MIN_FETCH_INTERVAL_MS } from './backoff.js'
 export { REFUSAL_RENEWALS_PER_MINUTE } from './refusal-cap.js'
 /** A renewal timer further out than this wakes early and is set again (setTimeout overflows past 2^31 ms). */
 const MAX_TIMER_MS = 24 * 3600_000
+/**
+ * A user-login route without a usable login looks in the store for one (a
+ * `bearer-proxy login` in another process) at most this often: a flood of
+ * requests answered LOGIN_REQUIRED does not read the store for each.
+ */
+export const LOGIN_RECHECK_MS = 1000
 
 const TOKEN_EVENTS = { token_obtained: 'token obtained', token_renewed: 'token renewed', token_refreshed: 'token refreshed' } as const
 
@@ -61,9 +67,11 @@ export interface BrokerOptions {
  * - `failing`: no usable token and the last token request failed;
  * - `cold`: no usable token and no renewal coming until the next request (the
  *   route went unused for a token lifetime, or its token was forgotten);
- * - `expired`: an expired token whose renewal is under way.
+ * - `expired`: an expired token whose renewal is under way;
+ * - `login_required`: a user-login route with no usable token and no live
+ *   refresh token: only `bearer-proxy login` gives it one.
  */
-export type TokenState = 'none' | 'valid' | 'expiring' | 'expired' | 'failing' | 'cold'
+export type TokenState = 'none' | 'valid' | 'expiring' | 'expired' | 'failing' | 'cold' | 'login_required'
 
 export interface BrokerStatus {
   state: TokenState
@@ -116,11 +124,18 @@ export class TokenBroker {
   #cold = true
   #cancelTimer: (() => void) | undefined
   #closed = false
+  /** Its tokens come only from a person's login (authorization_code, device_code): `obtain` is never called. */
+  readonly #userLogin: boolean
+  /** Set while a user-login route has no usable login; cleared by the next token installed. */
+  #loginRequired: LoginRequired | undefined
+  /** When a user-login route last looked in the store for a login. */
+  #loginCheckedAt = -Infinity
 
   constructor (options: BrokerOptions) {
     this.name = options.name
     this.source = options.source
     this.renewable = options.source.endpoint !== undefined
+    this.#userLogin = options.source.login !== undefined
     this.#settings = options.settings
     this.#log = options.logger
     this.#budget = options.budget
@@ -164,7 +179,7 @@ export class TokenBroker {
     if (current !== undefined && now < usableUntil(current, this.#settings)) {
       // A retired broker still serves what it holds (a shutting-down proxy can still be asked on a
       // kept-alive connection) but starts no renewal there: that is its successor's or the next process's.
-      if (!this.#closed && this.#inflight === undefined && now >= renewAt(current, this.#settings) && now >= this.#backoff.retryAt) {
+      if (!this.#closed && this.#inflight === undefined && now >= renewAt(current, this.#settings) && now >= this.#backoff.retryAt && !this.#awaitingLogin(now)) {
         // Renew in the background; failures are logged and backed off, the current token keeps serving.
         this.#renew().catch(() => {})
       }
@@ -178,6 +193,9 @@ export class TokenBroker {
     const fallback = current !== undefined && !this.#refused && neverUsable(current, this.#settings) && (current.expiresAt > now || now - current.obtainedAt < minInterval) ? current : undefined
     if (fallback !== undefined && (now < this.#backoff.retryAt || this.#backoff.tooSoon(now) || now - fallback.obtainedAt < minInterval)) return fallback
     if (this.#inflight === undefined && now < this.#backoff.retryAt && this.#lastError !== undefined) throw this.#backoffError(now)
+    // No login in hand, and the store was looked at just now: answered at once, with no store read.
+    const loginRequired = this.#loginRequired
+    if (this.#inflight === undefined && loginRequired !== undefined && this.#awaitingLogin(now)) throw loginRequired
     const renewed = this.#renew()
     if (fallback === undefined || fallback.expiresAt <= now) return renewed
     // If this attempt fails, the unexpired token is still better than an error.
@@ -234,7 +252,12 @@ export class TokenBroker {
     const current = this.#current
     let state: TokenState
     if (!this.renewable || (current !== undefined && now < usableUntil(current, this.#settings))) state = 'valid'
-    else if (this.#lastError !== undefined) state = 'failing'
+    else if (this.#userLogin && !liveRefresh(current, now)) {
+      state = 'login_required'
+      // Shown without waiting for a request: a login made meanwhile by another process is looked for
+      // (as often as a request would), so /routes and the status page see it.
+      if (!this.#closed && this.#inflight === undefined && !this.#awaitingLogin(now)) this.#renew().catch(() => {})
+    } else if (this.#lastError !== undefined) state = 'failing'
     else if (current !== undefined && current.expiresAt > now) state = 'expiring'
     else if (this.#lastRefreshAt === undefined) state = 'none'
     // Nothing renews it until a request asks: no timer set, no token request in flight.
@@ -244,8 +267,8 @@ export class TokenBroker {
       state,
       expiresAt: current?.expiresAt,
       lastRefreshAt: this.#lastRefreshAt,
-      lastError: this.#lastError?.message,
-      lastErrorAt: this.#lastError === undefined ? undefined : this.#lastErrorAt,
+      lastError: state === 'login_required' ? this.#loginRequired?.message : this.#lastError?.message,
+      lastErrorAt: state === 'login_required' || this.#lastError === undefined ? undefined : this.#lastErrorAt,
       token: current
     }
   }
@@ -259,6 +282,21 @@ export class TokenBroker {
    */
   renewNow (): Promise<TokenSet> {
     return this.#renew()
+  }
+
+  /**
+   * Keeps the tokens of a person's login (`bearer-proxy login`): dated,
+   * written to the store under the route's lock (a running `serve` sharing
+   * the store takes them at its next look) and served from now on. Throws
+   * when they cannot be stored.
+   */
+  async storeLogin (response: TokenResponse): Promise<TokenSet> {
+    const token = this.#date(response)
+    await this.#inflight?.catch(() => {})
+    await this.#shared.saveLogin(token)
+    this.#install(token)
+    this.#log.info({ event: 'login_stored', expiresIn: secondsLeft(token, token.obtainedAt) }, 'login stored')
+    return token
   }
 
   /**
@@ -279,6 +317,8 @@ export class TokenBroker {
       this.#lastUsedAt = undefined
       this.#backoff.reset()
       this.#lastError = undefined
+      this.#loginRequired = undefined
+      this.#loginCheckedAt = -Infinity
       this.#log.info({ event: 'token_forgotten' }, 'token forgotten; the next request obtains a new one')
     })
   }
@@ -322,7 +362,8 @@ export class TokenBroker {
     this.#cancelTimer?.()
     this.#cancelTimer = undefined
     const current = this.#current
-    if (this.#closed || current === undefined || !this.renewable) return
+    // Without a login nothing is renewed on time: a request, /routes or the next login looks again.
+    if (this.#closed || current === undefined || !this.renewable || this.#loginRequired !== undefined) return
     const due = this.#dueAt(current)
     if (!Number.isFinite(due)) return
     this.#cancelTimer = this.#timers.schedule(() => this.#onTimer(), Math.min(Math.max(0, due - this.#now()), MAX_TIMER_MS))
@@ -360,9 +401,13 @@ export class TokenBroker {
   }
 
   async #fetch (): Promise<TokenSet> {
-    // Another process sharing the store may have renewed meanwhile: take its token, with no wait, lock or request.
-    const renewed = await this.#shared.usableNewer()
-    if (renewed !== undefined) return this.#adopt(renewed)
+    if (this.#userLogin) this.#loginCheckedAt = this.#now()
+    // Another process sharing the store may have renewed meanwhile (or a person logged in): take its
+    // token, with no wait, lock or request.
+    const newer = await this.#shared.newer()
+    if (newer !== undefined && this.#now() < usableUntil(newer, this.#settings)) return this.#adopt(newer)
+    // A user login without a live refresh token: nothing to ask the token endpoint, no lock to take.
+    if (this.#userLogin && !liveRefresh(newer ?? this.#current, this.#now())) throw this.#needsLogin()
     const wait = this.#backoff.wait(this.#now())
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref())
     const previous = this.#current
@@ -379,6 +424,8 @@ export class TokenBroker {
       this.#log.info({ event, expiresIn: secondsLeft(token, token.obtainedAt) }, TOKEN_EVENTS[event])
       return token
     } catch (err) {
+      // No token request was made: nothing to back off from or count.
+      if (err instanceof LoginRequired) throw err
       const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })
       this.#lastError = error
       this.#lastErrorAt = this.#now()
@@ -396,6 +443,7 @@ export class TokenBroker {
     this.#refused = false
     this.#backoff.reset()
     this.#lastError = undefined
+    this.#loginRequired = undefined
     this.#lastRefreshAt = token.obtainedAt
   }
 
@@ -410,15 +458,26 @@ export class TokenBroker {
   async #obtain (previous: TokenSet | undefined): Promise<{ token: TokenSet, refreshed: boolean }> {
     const refresh = this.source.refresh
     const refreshToken = previous?.refreshToken
-    if (refresh !== undefined && refreshToken !== undefined && (previous?.refreshExpiresAt === undefined || previous.refreshExpiresAt > this.#now())) {
+    if (refresh !== undefined && refreshToken !== undefined && liveRefresh(previous, this.#now())) {
       try {
         return { token: this.#date(await this.#call((signal) => refresh(refreshToken, signal)), previous), refreshed: true }
       } catch (err) {
         if (!(err instanceof TokenError && err.kind === 'rejected')) throw err
         this.#onTokenRequest('rejected')
+        if (this.#userLogin) {
+          // Only a person can log in again: the dead refresh token goes, here and in the store (we hold
+          // its lock), and no token request is made until the next login. An access token still
+          // usable keeps being served until its margin.
+          this.#log.info({ event: 'refresh_refused', reason: err.message }, 'refresh token refused; the route needs a login')
+          await this.#shared.forgetRefreshToken(refreshToken)
+          const current = this.#current
+          if (current?.refreshToken === refreshToken) this.#current = { accessToken: current.accessToken, obtainedAt: current.obtainedAt, expiresAt: current.expiresAt }
+          throw this.#needsLogin(`its refresh token was refused: ${err.message}`)
+        }
         this.#log.info({ event: 'refresh_refused', reason: err.message }, 'refresh token refused; logging in again')
       }
     }
+    if (this.#userLogin) throw this.#needsLogin()
     return { token: this.#date(await this.#call((signal) => this.source.obtain(signal))), refreshed: false }
   }
 
@@ -430,6 +489,19 @@ export class TokenBroker {
     }
     this.#backoff.sent(now)
     return request(this.#abort.signal)
+  }
+
+  /** A user-login route that found no login in the store less than LOGIN_RECHECK_MS ago. */
+  #awaitingLogin (now: number): boolean {
+    return this.#loginRequired !== undefined && now - this.#loginCheckedAt < LOGIN_RECHECK_MS
+  }
+
+  /** The route has no usable login: logged when that starts, not at each request. */
+  #needsLogin (reason?: string): LoginRequired {
+    const error = new LoginRequired(this.name, reason)
+    if (this.#loginRequired === undefined) this.#log.warn({ event: 'login_required', ...(reason === undefined ? {} : { reason }) }, `no usable login: run bearer-proxy login ${this.name}`)
+    this.#loginRequired = error
+    return error
   }
 
   #date (response: TokenResponse, previous?: TokenSet): TokenSet {
@@ -448,4 +520,9 @@ export class TokenBroker {
 
 export function secondsLeft (token: TokenSet, now: number): number | null {
   return token.expiresAt === Infinity ? null : Math.round((token.expiresAt - now) / 1000)
+}
+
+/** Whether `token` carries a refresh token that has not expired (as far as the server said). */
+function liveRefresh (token: TokenSet | undefined, now: number): boolean {
+  return token?.refreshToken !== undefined && (token.refreshExpiresAt === undefined || token.refreshExpiresAt > now)
 }

@@ -3,7 +3,8 @@ import type { Dispatcher } from 'undici'
 import { LoginError, printableText } from './login-error.js'
 import { Redactor } from './redaction.js'
 import type { TokenResponse } from './token.js'
-import { cleanErrors, postToEndpoint, throwIfRefused, origin, type ClientAuthentication, type TokenRequest } from './token-endpoint.js'
+import type { ClientAuth, TokenRequestParts } from './client-auth.js'
+import { cleanErrors, postToEndpoint, throwIfRefused, origin, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 import { parseSeconds } from './token.js'
 
@@ -38,8 +39,13 @@ export interface DeviceCodeLoginOptions {
   scope?: string
   /** Extra device authorization request fields (`audience`). */
   params?: Record<string, string>
-  /** The client's authentication for the device authorization request (a public client: `client_id` alone). */
-  authenticate: ClientAuthentication
+  /**
+   * The route's client authentication, the same as at its token endpoint (RFC
+   * 8628 §3.1); a public client sends `client_id` alone.
+   */
+  clientAuth: ClientAuth
+  /** The token endpoint: the audience of a client assertion (RFC 7523 §3); default the device authorization endpoint. */
+  tokenUrl?: string
   /** One poll of the token endpoint through the route's OAuth client (which authenticates the client). */
   grant: (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse>
   /** Shows the person where to go and the code to enter. */
@@ -114,13 +120,13 @@ async function requestDeviceAuthorization (options: DeviceCodeLoginOptions, sign
   const url = options.deviceAuthorizationUrl
   const body: Record<string, string> = { ...options.params }
   if (options.scope !== undefined && options.scope !== '') body.scope = options.scope
-  const headers: Record<string, string> = {}
-  await options.authenticate(url, body, headers)
+  const parts: TokenRequestParts = { body, headers: {} }
+  await options.clientAuth(parts, options.tokenUrl ?? url)
   const req: TokenRequest = {
     url,
     encoding: 'form',
-    body,
-    headers,
+    body: parts.body,
+    headers: parts.headers,
     timeout: options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     secrets: options.secrets ?? Redactor.none,
     signal,

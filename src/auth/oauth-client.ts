@@ -1,7 +1,9 @@
 import type { Dispatcher } from 'undici'
 import type { ClientAuth, TokenRequestParts } from './client-auth.js'
 import type { DpopProver } from './dpop.js'
+import { OAuthEndpoints } from './oauth-endpoints.js'
 import type { Redactor } from './redaction.js'
+import { revokeRefreshToken, type RevocationResult } from './revocation.js'
 import type { TokenResponse } from './token.js'
 import { requestToken, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
@@ -12,12 +14,19 @@ import { TokenError } from './token-error.js'
  * audience, params).
  */
 export interface OAuthClient {
+  /** The token endpoint's URL, or the issuer's while it is discovered: the request budget's key. */
   readonly endpoint: string
   /** Every secret of the route's auth block, in every encoding (built once). */
   readonly secrets: Redactor
   /** The route's DPoP key when its tokens are bound to one (RFC 9449): every grant carries a proof. */
   readonly dpop: DpopProver | undefined
+  /** The route's client authentication: its device authorization and revocation requests use it too. */
+  readonly clientAuth: ClientAuth
+  /** The configured endpoints and the issuer's metadata. */
+  readonly endpoints: OAuthEndpoints
   grant (params: Record<string, string>, signal: AbortSignal): Promise<TokenResponse>
+  /** RFC 7009 revocation of a refresh token; undefined when the route knows no revocation endpoint. */
+  revoke (refreshToken: string, signal: AbortSignal): Promise<RevocationResult | undefined>
 }
 
 export interface OAuthClientOptions {
@@ -31,21 +40,45 @@ export interface OAuthClientOptions {
   /** The route's own connections to the token endpoint (a client certificate, added CAs); default: shared, system CAs. */
   dispatcher?: Dispatcher | undefined
   dpop?: DpopProver | undefined
+  /** Where the token endpoint is found when it is discovered (then `tokenUrl` names the issuer); default: `tokenUrl` alone. */
+  endpoints?: OAuthEndpoints
 }
 
-export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras, timeout, secrets, dispatcher, dpop }: OAuthClientOptions): OAuthClient {
-  const send = async (params: Record<string, string>, signal: AbortSignal, onHeaders?: TokenRequest['onHeaders']): Promise<TokenResponse> => {
+/** Told the headers of a token endpoint's answer, and the URL that answered. */
+type HeadersSeen = (url: string, headers: Record<string, string | string[] | undefined>) => void
+
+export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras, timeout, secrets, dispatcher, dpop, endpoints: given }: OAuthClientOptions): OAuthClient {
+  const endpoints = given ?? new OAuthEndpoints({ urls: { tokenUrl }, where: '', timeoutMs: timeout })
+  const send = async (params: Record<string, string>, signal: AbortSignal, seen?: HeadersSeen): Promise<TokenResponse> => {
+    const url = await endpoints.url('tokenUrl', signal)
     const request: TokenRequestParts = { body: { ...params, ...extras }, headers: {} }
     // Made anew for each request, a retry's too: an assertion is used once (RFC 7523 §3).
-    await clientAuth(request, tokenUrl)
-    if (dpop !== undefined) request.headers.dpop = await dpop.proof({ method: 'POST', url: tokenUrl })
-    return requestToken({ url: tokenUrl, encoding: bodyEncoding, body: request.body, headers: request.headers, timeout, secrets, signal, ...(dispatcher === undefined ? {} : { dispatcher }), ...(onHeaders === undefined ? {} : { onHeaders }) })
+    await clientAuth(request, url)
+    if (dpop !== undefined) request.headers.dpop = await dpop.proof({ method: 'POST', url })
+    const onHeaders: TokenRequest['onHeaders'] = seen === undefined ? undefined : (headers) => seen(url, headers)
+    return requestToken({ url, encoding: bodyEncoding, body: request.body, headers: request.headers, timeout, secrets, signal, ...(dispatcher === undefined ? {} : { dispatcher }), ...(onHeaders === undefined ? {} : { onHeaders }) })
   }
   return {
     endpoint: tokenUrl,
     secrets,
     dpop,
-    grant: dpop === undefined ? send : (params, signal) => dpopGrant(dpop, tokenUrl, params, signal, send)
+    clientAuth,
+    endpoints,
+    grant: dpop === undefined ? send : (params, signal) => dpopGrant(dpop, params, signal, send),
+    async revoke (refreshToken, signal) {
+      let revocationUrl: string | undefined
+      let tokenUrl: string
+      try {
+        revocationUrl = await endpoints.optional('revocationUrl', signal)
+        if (revocationUrl === undefined) return undefined
+        tokenUrl = await endpoints.url('tokenUrl', signal)
+      } catch (err) {
+        // Discovery failed: reported like a failed revocation, never thrown (logout forgets the tokens anyway).
+        if (err instanceof TokenError) return { revoked: false, reason: err.message }
+        throw err
+      }
+      return revokeRefreshToken({ revocationUrl, refreshToken, clientAuth, tokenUrl, timeoutMs: timeout, secrets, signal })
+    }
   }
 }
 
@@ -61,9 +94,9 @@ const PRINTABLE_TOKEN_TYPE = /^[\w.-]{1,40}$/
  * place would silently drop that protection (or be refused by an upstream
  * that expects `DPoP`); the server must be set to bind this client's tokens.
  */
-async function dpopGrant (dpop: DpopProver, tokenUrl: string, params: Record<string, string>, signal: AbortSignal, send: (params: Record<string, string>, signal: AbortSignal, onHeaders: TokenRequest['onHeaders']) => Promise<TokenResponse>): Promise<TokenResponse> {
+async function dpopGrant (dpop: DpopProver, params: Record<string, string>, signal: AbortSignal, send: (params: Record<string, string>, signal: AbortSignal, seen: HeadersSeen) => Promise<TokenResponse>): Promise<TokenResponse> {
   let nonceGiven = false
-  const onHeaders = (headers: Record<string, string | string[] | undefined>): void => { nonceGiven = dpop.noteNonce(tokenUrl, headers['dpop-nonce']) }
+  const onHeaders: HeadersSeen = (url, headers) => { nonceGiven = dpop.noteNonce(url, headers['dpop-nonce']) }
   let token: TokenResponse
   try {
     token = await send(params, signal, onHeaders)

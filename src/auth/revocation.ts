@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { Redactor } from './redaction.js'
-import { cleanErrors, origin, postToEndpoint, throwIfRefused, type ClientAuthentication, type TokenRequest } from './token-endpoint.js'
+import type { ClientAuth, TokenRequestParts } from './client-auth.js'
+import { cleanErrors, origin, postToEndpoint, throwIfRefused, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -8,8 +9,10 @@ const DEFAULT_TIMEOUT_MS = 10_000
 export interface RevocationOptions {
   revocationUrl: string
   refreshToken: string
-  /** The client's authentication, as at the token endpoint (RFC 7009 §2.1). */
-  authenticate: ClientAuthentication
+  /** The route's client authentication, as at its token endpoint (RFC 7009 §2.1). */
+  clientAuth: ClientAuth
+  /** The token endpoint: the audience of a client assertion (RFC 7523 §3); default the revocation endpoint. */
+  tokenUrl?: string
   /** ms; default 10 s. */
   timeoutMs?: number
   /** The route's secrets, removed from the reason as well as the token itself. */
@@ -29,13 +32,12 @@ export type RevocationResult = { revoked: true } | { revoked: false, reason: str
  */
 export async function revokeRefreshToken (options: RevocationOptions): Promise<RevocationResult> {
   const url = options.revocationUrl
-  const body: Record<string, string> = { token: options.refreshToken, token_type_hint: 'refresh_token' }
-  const headers: Record<string, string> = {}
+  const parts: TokenRequestParts = { body: { token: options.refreshToken, token_type_hint: 'refresh_token' }, headers: {} }
   const req: TokenRequest = {
     url,
     encoding: 'form',
-    body,
-    headers,
+    body: parts.body,
+    headers: parts.headers,
     timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     // The token is named here as well as in the body, so no clean-up depends on the field's name.
     secrets: (options.secrets ?? Redactor.none).with([options.refreshToken]),
@@ -44,7 +46,7 @@ export async function revokeRefreshToken (options: RevocationOptions): Promise<R
   }
   const where = `revocation endpoint ${origin(url)}`
   try {
-    await options.authenticate(url, body, headers)
+    await options.clientAuth(parts, options.tokenUrl ?? url)
     const answer = await postToEndpoint(req, 'revocation endpoint')
     // §2.2: 200 whether the token was revoked or was unknown already; the body means nothing then.
     cleanErrors(req, () => throwIfRefused(answer, where, 'token'))

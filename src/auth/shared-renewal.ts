@@ -126,6 +126,37 @@ export class SharedRenewal {
   }
 
   /**
+   * Writes the tokens of a person's login (`bearer-proxy login`) under the
+   * route's lock, so no renewal in another process is half-way through its
+   * refresh when they land. Throws when they cannot be stored: a login that
+   * is not kept is no login.
+   */
+  async saveLogin (token: TokenSet): Promise<void> {
+    const lock = await this.#lock()
+    if (lock === 'busy') throw new Error(`another process holds the route's token renewal lock (waited ${this.#tokenTimeoutMs} ms); run login again`)
+    try {
+      await this.#store.save(this.#route, token)
+    } finally {
+      await lock?.release().catch((err: unknown) => this.failed(err, 'could not release the token renewal lock; it ends with its lease'))
+    }
+  }
+
+  /**
+   * A user login's refresh token was refused: the stored entry goes if it
+   * still holds that refresh token, so no process presents it again. Called
+   * from inside `renew`'s `obtain`, under the route's lock already.
+   */
+  async forgetRefreshToken (refreshToken: string): Promise<void> {
+    if (!this.#persistent) return
+    try {
+      const stored = await this.#store.load(this.#route)
+      if (stored?.refreshToken === refreshToken) await this.#store.delete(this.#route)
+    } catch (err) {
+      this.failed(err, 'could not drop the refused login from the store')
+    }
+  }
+
+  /**
    * The upstream refused `used`: the store forgets it too, if it still holds
    * that very token (a newer one stays). Its refresh token is kept: the
    * upstream refused the access token, not the grant. Runs on its own; a

@@ -27,3 +27,18 @@ export class TokenError extends Error {
 export function isRefreshTokenDead (err: unknown): boolean {
   return err instanceof TokenError && err.kind === 'rejected'
 }
+
+/**
+ * A user-login route (authorization_code, device_code) holds no usable
+ * refresh token: only a person running `bearer-proxy login ROUTE` gives it
+ * tokens again. No token request was made for it (SPEC "LOGIN_REQUIRED").
+ */
+export class LoginRequired extends Error {
+  readonly route: string
+
+  constructor (route: string, reason?: string) {
+    super(`route "${route}" has no usable login${reason === undefined ? '' : ` (${reason})`}: run \`bearer-proxy login ${route}\``)
+    this.name = 'LoginRequired'
+    this.route = route
+  }
+}

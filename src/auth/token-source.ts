@@ -1,4 +1,6 @@
+import type { DevicePrompt } from './device-code-login.js'
 import type { Redactor } from './redaction.js'
+import type { RevocationResult } from './revocation.js'
 import type { TokenResponse, TokenSet } from './token.js'
 
 /** The request a credential is being attached to (DPoP-style credentials sign it). */
@@ -31,6 +33,25 @@ export interface TokenSource {
   obtain (signal: AbortSignal): Promise<TokenResponse>
   /** Renew with a refresh token (RFC 6749 §6), when the source can. */
   refresh?: (refreshToken: string, signal: AbortSignal) => Promise<TokenResponse>
+  /**
+   * A user-login source (authorization_code, device_code): its tokens come
+   * only from a person's login (`bearer-proxy login`), then its refresh
+   * tokens; `obtain` never succeeds and is never called for it.
+   */
+  login?: (prompt: LoginPrompt, signal: AbortSignal) => Promise<TokenResponse>
+  /**
+   * Revokes a refresh token (RFC 7009) for `logout`; resolves undefined when
+   * the route knows no revocation endpoint. Never throws for the server's sake.
+   */
+  revoke?: (refreshToken: string, signal: AbortSignal) => Promise<RevocationResult | undefined>
+}
+
+/** How a login reaches the person at the keyboard. */
+export interface LoginPrompt {
+  /** authorization_code: the authorization URL to open in their browser. */
+  openUrl (url: string): void | Promise<void>
+  /** device_code: where to go and the code to enter there. */
+  showCode (prompt: DevicePrompt): void | Promise<void>
 }
 
 /** How a token is put on a request: one header, its value a prefix and the token. */

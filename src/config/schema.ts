@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { RedisStoreConfig } from '../auth/redis-token-store.js'
 import type { TokenSettings } from '../auth/token-settings.js'
 import { baseUrlIssue, httpUrl, nonEmpty, parseHttpUrl, positiveMs, tlsOptions } from '../fields.js'
-import { authSchema, clientOptionsOf, defaultUpstream, type AuthConfig } from '../schemes/registry.js'
+import { authSchema, clientOptionsOf, defaultUpstream, isUserLogin, type AuthConfig } from '../schemes/registry.js'
 
 /**
  * The config schema is the single source of the config type: defaults from
@@ -34,9 +34,12 @@ const routeSchema = z.strictObject({
   timeout: positiveMs.default(30_000),
   /** Client certificate (mTLS) and added CAs for the upstream; also the token endpoint's unless `auth.tls` is given. */
   tls: tlsOptions.optional(),
+  /** A user-login route counts as ready in /readyz before anyone ran `bearer-proxy login` for it. */
+  readyWithoutLogin: z.boolean().default(false),
   auth: authSchema
 }).superRefine((route, ctx) => {
   if (route.upstream === undefined && defaultUpstream(route.auth) === undefined) ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'is required' })
+  if (route.readyWithoutLogin && !isUserLogin(route.auth)) ctx.addIssue({ code: 'custom', path: ['readyWithoutLogin'], message: 'applies only to authorization_code and device_code routes' })
   // Checked here, not in the auth block: the certificate may come from the route's tls.
   const client = clientOptionsOf(route.auth)
   const method = client?.clientAuth

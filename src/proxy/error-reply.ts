@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { TokenError } from '../auth/token-error.js'
-import { PROXY_ERROR_CODES, TokenRejectedError, TokenUnavailableError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
+import { LoginRequired, TokenError } from '../auth/token-error.js'
+import { LoginRequiredError, PROXY_ERROR_CODES, TokenRejectedError, TokenUnavailableError, UpstreamTimeoutError, UpstreamUnavailableError } from '../errors.js'
 import { routeName } from './request-state.js'
 
 export interface ErrorBody {
@@ -28,7 +28,7 @@ export function upstreamFailure (err: Error & { code?: string }, timeoutMs: numb
  * Messages of unexpected 5xx errors are not leaked.
  */
 export function sendError (request: FastifyRequest, reply: FastifyReply, error: FastifyError & { retryAfter?: number }): void {
-  const failure = error instanceof TokenError ? tokenFailure(error) : error
+  const failure: FastifyError & { retryAfter?: number } = error instanceof TokenError ? tokenFailure(error) : error instanceof LoginRequired ? new LoginRequiredError(error.message, { cause: error }) : error
   const status = failure.statusCode !== undefined && failure.statusCode >= 400 ? failure.statusCode : 500
   const known = PROXY_ERROR_CODES.has(failure.code)
   // Fastify's own 4xx messages are safe to show; unexpected 5xx ones are not.

@@ -19,7 +19,8 @@ export const clientCredentialsScheme: Scheme<typeof options> = {
         endpoint: client.endpoint,
         secrets: client.secrets,
         obtain: (signal) => client.grant({ grant_type: 'client_credentials' }, signal),
-        refresh: refreshWith(client)
+        refresh: refreshWith(client),
+        revoke: client.revoke
       },
       ...tokenUse(client)
     }

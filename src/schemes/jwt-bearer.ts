@@ -36,14 +36,19 @@ export const jwtBearerScheme: Scheme<typeof options> = {
       ? privateSigningKey(config.privateKey, config.alg, `${context.where}.privateKey`)
       : secretSigningKey(config.secret ?? '', config.alg)
     const client = oauthClient(config, context, ROLE)
-    const claims: Record<string, unknown> = { aud: config.tokenUrl, ...(config.clientId === undefined ? {} : { iss: config.clientId, sub: config.clientId }), ...config.claims }
+    const claims = async (signal: AbortSignal): Promise<Record<string, unknown>> => ({
+      aud: await client.endpoints.url('tokenUrl', signal),
+      ...(config.clientId === undefined ? {} : { iss: config.clientId, sub: config.clientId }),
+      ...config.claims
+    })
     return {
       source: {
         type: 'jwt_bearer',
         endpoint: client.endpoint,
         secrets: client.secrets,
-        obtain: async (signal) => client.grant({ grant_type: JWT_BEARER_GRANT, assertion: await signAssertion(key, claims, config.assertionTtl) }, signal),
-        refresh: refreshWith(client)
+        obtain: async (signal) => client.grant({ grant_type: JWT_BEARER_GRANT, assertion: await signAssertion(key, await claims(signal), config.assertionTtl) }, signal),
+        refresh: refreshWith(client),
+        revoke: client.revoke
       },
       ...tokenUse(client)
     }

@@ -3,9 +3,11 @@ import { clientAssertion, clientAssertionJwt, clientSecretBasic, clientSecretPos
 import { DPOP_ALGS, DpopProver } from '../auth/dpop.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { createOAuthClient, type OAuthClient } from '../auth/oauth-client.js'
+import { OAuthEndpoints, type EndpointUrls } from '../auth/oauth-endpoints.js'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { secretReader } from '../auth/secret-file.js'
 import { tlsDispatcher } from '../auth/tls-agent.js'
+import { LoginRequired } from '../auth/token-error.js'
 import { BEARER } from '../auth/token-source.js'
 import { bodyEncoding, httpUrl, nonEmpty, privateKey, tlsOptions, tokenTimeout } from '../fields.js'
 import type { SchemeContext, SchemeParts } from './scheme.js'
@@ -19,7 +21,12 @@ export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
 
 /** Client options shared by every RFC 6749 grant (SPEC "auth types"). */
 export const clientOptions = {
-  tokenUrl: httpUrl,
+  /** Optional with `issuer`: then read from its metadata (RFC 8414). */
+  tokenUrl: httpUrl.optional(),
+  /** The authorization server: every endpoint not given is read from its metadata, once, at first need. */
+  issuer: httpUrl.optional(),
+  /** RFC 7009 revocation endpoint, used by `logout` (else from the issuer's metadata). */
+  revocationUrl: httpUrl.optional(),
   clientId: nonEmpty.optional(),
   clientSecret: nonEmpty.optional(),
   /** Defaults: private_key_jwt with privateKey or clientAssertion, client_secret_post with a JSON body (Auth0 style), else client_secret_basic. */
@@ -53,6 +60,13 @@ export type ClientOptions = z.output<z.ZodObject<typeof clientOptions>>
  */
 export interface ClientRole {
   keySignsGrant?: boolean
+  /**
+   * A user login (authorization_code, device_code): scope, audience and
+   * params go on the authorization or device authorization request, where the
+   * person consents to them; its grants (code exchange, polls, refresh) carry
+   * none, as RFC 6749 §4.1.3 and RFC 8628 §3.4 define them.
+   */
+  userLogin?: boolean
 }
 
 /** The client authentication a grant uses (RFC 6749 §2.3): explicit, or from the options given. */
@@ -72,6 +86,7 @@ export function checkClientAuth (role: ClientRole = {}) {
   return (options: ClientOptions, ctx: z.RefinementCtx): void => {
     const method = clientAuthMethod(options, role)
     const issue = (key: string, message: string): void => { ctx.addIssue({ code: 'custom', path: [key], message }) }
+    if (options.tokenUrl === undefined && options.issuer === undefined) issue('tokenUrl', 'is required (or issuer, to read it from the authorization server\'s metadata)')
     const assertion = options.clientAssertion !== undefined
     // RFC 7523 §3: an assertion's `sub` names the client, so client_id may be left out.
     if (method !== 'none' && options.clientId === undefined && !(method === 'private_key_jwt' && assertion)) issue('clientId', `is required for ${method}`)
@@ -110,18 +125,30 @@ export function clientAuthFor (options: ClientOptions, where: string, role: Clie
   }
 }
 
-/** The OAuth client of a grant's options: its client authentication, extras and secrets. */
-export function oauthClient (options: ClientOptions, context: SchemeContext, role: ClientRole = {}): OAuthClient {
+/** `params`, `scope` and `audience` as request fields (scope space-separated). */
+export function requestExtras (options: ClientOptions): Record<string, string> {
   const extras: Record<string, string> = { ...options.params }
   const scope = Array.isArray(options.scope) ? options.scope.join(' ') : options.scope
   if (scope !== undefined && scope !== '') extras.scope = scope
   if (options.audience !== undefined) extras.audience = options.audience
+  return extras
+}
+
+/** The OAuth client of a grant's options: its client authentication, endpoints (configured or discovered), extras and secrets. */
+export function oauthClient (options: ClientOptions & EndpointUrls, context: SchemeContext, role: ClientRole = {}): OAuthClient {
+  const endpoints = new OAuthEndpoints({
+    urls: { tokenUrl: options.tokenUrl, authorizationUrl: options.authorizationUrl, deviceAuthorizationUrl: options.deviceAuthorizationUrl, revocationUrl: options.revocationUrl },
+    issuer: options.issuer,
+    where: context.where,
+    timeoutMs: options.timeout
+  })
   const dpopKey = options.dpop?.key
   return createOAuthClient({
-    tokenUrl: options.tokenUrl,
+    tokenUrl: endpoints.key,
+    endpoints,
     clientAuth: clientAuthFor(options, context.where, role, context.files),
     bodyEncoding: options.bodyEncoding,
-    extras,
+    extras: role.userLogin === true ? {} : requestExtras(options),
     timeout: options.timeout,
     // A DPoP key given inline is as secret as a client's private key.
     secrets: Redactor.of([...authSecrets(options, context.referenced), ...(dpopKey === undefined ? [] : authSecrets({ privateKey: dpopKey }, []))]),
@@ -145,4 +172,14 @@ function dpopProver (options: ClientOptions, where: string): DpopProver | undefi
 /** How a grant's token is sent: as a bearer token, or DPoP-bound with the client's key (RFC 9449 §7.1). */
 export function tokenUse (client: OAuthClient): Pick<SchemeParts, 'format' | 'dpop'> {
   return client.dpop === undefined ? { format: BEARER } : { format: BEARER, dpop: client.dpop }
+}
+
+/**
+ * The `obtain` of a user login (authorization_code, device_code): only a
+ * person's `bearer-proxy login` gives it tokens. The broker never calls it (it
+ * answers LOGIN_REQUIRED itself, with no budget spent); this is the backstop.
+ */
+export function loginOnly (context: SchemeContext): () => Promise<never> {
+  const route = context.where.replace(/^routes\./, '').replace(/\.auth$/, '')
+  return async () => { throw new LoginRequired(route) }
 }

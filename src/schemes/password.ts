@@ -22,7 +22,8 @@ export const passwordScheme: Scheme<typeof options> = {
         endpoint: client.endpoint,
         secrets: client.secrets,
         obtain: (signal) => client.grant({ grant_type: 'password', username: config.username, password: config.password }, signal),
-        refresh: refreshWith(client)
+        refresh: refreshWith(client),
+        revoke: client.revoke
       },
       ...tokenUse(client)
     }

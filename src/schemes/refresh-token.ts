@@ -26,7 +26,8 @@ export const refreshTokenScheme: Scheme<typeof options> = {
         endpoint: client.endpoint,
         secrets: client.secrets,
         obtain: (signal) => refresh(config.refreshToken, signal),
-        refresh
+        refresh,
+        revoke: client.revoke
       },
       ...tokenUse(client)
     }

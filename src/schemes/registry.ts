@@ -1,5 +1,7 @@
 import { z } from 'zod'
+import { authorizationCodeScheme } from './authorization-code.js'
 import { clientCredentialsScheme } from './client-credentials.js'
+import { deviceCodeScheme } from './device-code.js'
 import { jwtBearerScheme } from './jwt-bearer.js'
 import { loginScheme } from './login.js'
 import type { ClientOptions } from './oauth-options.js'
@@ -19,7 +21,9 @@ const SCHEMES = [
   jwtBearerScheme,
   loginScheme,
   netographyScheme,
-  tokenExchangeScheme
+  tokenExchangeScheme,
+  authorizationCodeScheme,
+  deviceCodeScheme
 ] as const
 
 type Options<T> = { -readonly [K in keyof T]: T[K] extends Scheme<infer O> ? O : never }
@@ -63,4 +67,9 @@ const CLIENT_TYPES = new Set(SCHEMES.filter((s) => 'clientAuth' in s.options.sha
 /** The client options of an OAuth type's auth block (`clientAuth`, `tls`, ...), else undefined. */
 export function clientOptionsOf (config: AuthConfig): ClientOptions | undefined {
   return CLIENT_TYPES.has(config.type) ? config as unknown as ClientOptions : undefined
+}
+
+/** Whether the route's tokens come from a person's login (`bearer-proxy login`): authorization_code, device_code. */
+export function isUserLogin (config: AuthConfig): boolean {
+  return schemeOf(config).userLogin === true
 }

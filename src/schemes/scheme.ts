@@ -33,6 +33,8 @@ export interface Scheme<Options extends z.ZodObject<{ type: z.ZodLiteral<string>
   readonly options: Options
   /** Throws with a message naming the key when an option cannot be used (an unreadable key). */
   create (options: z.output<Options>, context: SchemeContext): SchemeParts
+  /** Its tokens come from a person's login (`bearer-proxy login`), then refresh tokens: authorization_code, device_code. */
+  readonly userLogin?: boolean
   /** The route's upstream when the route names none; without this, `upstream` is required. */
   defaultUpstream?: (options: z.output<Options>) => string
 }

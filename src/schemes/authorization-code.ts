@@ -1,0 +1,66 @@
+import { z } from 'zod'
+import { authorizationCodeLogin } from '../auth/authorization-code-login.js'
+import { refreshWith } from '../auth/oauth-client.js'
+import { BEARER } from '../auth/token-source.js'
+import { httpUrl, nonEmpty } from '../fields.js'
+import { checkClientAuth, clientOptions, loginOnly, oauthClient, requestExtras } from './oauth-options.js'
+import type { Scheme } from './scheme.js'
+
+const ROLE = { userLogin: true }
+
+const options = z.strictObject({
+  type: z.literal('authorization_code'),
+  ...clientOptions,
+  /** The authorization request names the client: required even for a public one. */
+  clientId: nonEmpty,
+  /** Optional with `issuer`: then read from its metadata. */
+  authorizationUrl: httpUrl.optional(),
+  /** Loopback port of the redirect (`http://127.0.0.1:PORT/callback`); 0: any free one (RFC 8252 §7.3). */
+  redirectPort: z.number().int().min(0).max(65535).default(0)
+}).superRefine(checkClientAuth(ROLE)).superRefine((config, ctx) => {
+  if (config.authorizationUrl === undefined && config.issuer === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['authorizationUrl'], message: 'is required (or issuer, to read it from the authorization server\'s metadata)' })
+  }
+})
+
+/**
+ * RFC 6749 §4.1 with PKCE S256 and a loopback redirect, then refresh tokens
+ * (RFC 6749 §6). A person logs in once with `bearer-proxy login`; `params`,
+ * `scope` and `audience` go on the authorization request only.
+ */
+export const authorizationCodeScheme: Scheme<typeof options> = {
+  options,
+  userLogin: true,
+  create (config, context) {
+    const client = oauthClient(config, context, ROLE)
+    const { scope, ...params } = requestExtras(config)
+    return {
+      source: {
+        type: 'authorization_code',
+        endpoint: client.endpoint,
+        secrets: client.secrets,
+        obtain: loginOnly(context),
+        refresh: refreshWith(client),
+        revoke: client.revoke,
+        async login (prompt, signal) {
+          const authorizationUrl = await client.endpoints.url('authorizationUrl', signal)
+          const metadata = await client.endpoints.metadata(signal)
+          return authorizationCodeLogin({
+            authorizationUrl,
+            clientId: config.clientId,
+            ...(scope === undefined ? {} : { scope }),
+            params,
+            redirectPort: config.redirectPort,
+            present: (url) => prompt.openUrl(url),
+            grant: (fields, grantSignal) => client.grant(fields, grantSignal),
+            // RFC 9207: an `iss` in the callback must name this issuer; required when its metadata says it always sends one.
+            ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
+            issRequired: metadata?.authorizationResponseIssParameterSupported === true,
+            signal
+          })
+        }
+      },
+      format: BEARER
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod'
+import { deviceCodeLogin } from '../auth/device-code-login.js'
+import { refreshWith } from '../auth/oauth-client.js'
+import { BEARER } from '../auth/token-source.js'
+import { httpUrl, nonEmpty } from '../fields.js'
+import { checkClientAuth, clientOptions, loginOnly, oauthClient, requestExtras } from './oauth-options.js'
+import type { Scheme } from './scheme.js'
+
+const ROLE = { userLogin: true }
+
+const options = z.strictObject({
+  type: z.literal('device_code'),
+  ...clientOptions,
+  /** The device authorization request names the client: required even for a public one. */
+  clientId: nonEmpty,
+  /** Optional with `issuer`: then read from its metadata. */
+  deviceAuthorizationUrl: httpUrl.optional()
+}).superRefine(checkClientAuth(ROLE)).superRefine((config, ctx) => {
+  if (config.deviceAuthorizationUrl === undefined && config.issuer === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['deviceAuthorizationUrl'], message: 'is required (or issuer, to read it from the authorization server\'s metadata)' })
+  }
+})
+
+/**
+ * RFC 8628 device authorization grant, then refresh tokens (RFC 6749 §6). A
+ * person logs in once with `bearer-proxy login`, on any device; `scope`,
+ * `audience` and `params` go on the device authorization request only.
+ */
+export const deviceCodeScheme: Scheme<typeof options> = {
+  options,
+  userLogin: true,
+  create (config, context) {
+    const client = oauthClient(config, context, ROLE)
+    const { scope, ...params } = requestExtras(config)
+    return {
+      source: {
+        type: 'device_code',
+        endpoint: client.endpoint,
+        secrets: client.secrets,
+        obtain: loginOnly(context),
+        refresh: refreshWith(client),
+        revoke: client.revoke,
+        async login (prompt, signal) {
+          const deviceAuthorizationUrl = await client.endpoints.url('deviceAuthorizationUrl', signal)
+          const tokenUrl = await client.endpoints.url('tokenUrl', signal)
+          return deviceCodeLogin({
+            deviceAuthorizationUrl,
+            ...(scope === undefined ? {} : { scope }),
+            params,
+            clientAuth: client.clientAuth,
+            tokenUrl,
+            grant: (fields, pollSignal) => client.grant(fields, pollSignal),
+            present: (p) => prompt.showCode(p),
+            timeoutMs: config.timeout,
+            secrets: client.secrets,
+            signal
+          })
+        }
+      },
+      format: BEARER
+    }
+  }
+}
