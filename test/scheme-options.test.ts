@@ -95,6 +95,7 @@ test('each mistake names its key under the route\'s auth block', () => {
     [{ type: 'authorization_code', tokenUrl: TOKEN_URL }, 'routes.r.auth.clientId: is required'],
     [{ type: 'authorization_code', tokenUrl: TOKEN_URL, clientId: 'c' }, 'routes.r.auth.authorizationUrl: is required (or issuer, to read it from the authorization server\'s metadata)'],
     [{ type: 'authorization_code', issuer: 'https://as.example', clientId: 'c', redirectPort: 70000 }, 'routes.r.auth.redirectPort: Too big: expected number to be <=65535'],
+    [{ type: 'device_code', issuer: 'https://as.example', clientId: 'c', dpop: true }, 'routes.r.auth.dpop.key: is required for a user login: the login command and serve must sign with the same key'],
     [{ type: 'device_code', tokenUrl: TOKEN_URL, clientId: 'c' }, 'routes.r.auth.deviceAuthorizationUrl: is required (or issuer, to read it from the authorization server\'s metadata)']
   ]
   for (const [block, expected] of cases) {

@@ -1,9 +1,8 @@
 import { z } from 'zod'
 import { authorizationCodeLogin } from '../auth/authorization-code-login.js'
 import { refreshWith } from '../auth/oauth-client.js'
-import { BEARER } from '../auth/token-source.js'
 import { httpUrl, nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, loginOnly, oauthClient, requestExtras } from './oauth-options.js'
+import { checkClientAuth, clientOptions, loginOnly, oauthClient, tokenUse, requestExtras } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const ROLE = { userLogin: true }
@@ -60,7 +59,7 @@ export const authorizationCodeScheme: Scheme<typeof options> = {
           })
         }
       },
-      format: BEARER
+      ...tokenUse(client)
     }
   }
 }

@@ -1,9 +1,8 @@
 import { z } from 'zod'
 import { deviceCodeLogin } from '../auth/device-code-login.js'
 import { refreshWith } from '../auth/oauth-client.js'
-import { BEARER } from '../auth/token-source.js'
 import { httpUrl, nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, loginOnly, oauthClient, requestExtras } from './oauth-options.js'
+import { checkClientAuth, clientOptions, loginOnly, oauthClient, tokenUse, requestExtras } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const ROLE = { userLogin: true }
@@ -57,7 +56,7 @@ export const deviceCodeScheme: Scheme<typeof options> = {
           })
         }
       },
-      format: BEARER
+      ...tokenUse(client)
     }
   }
 }

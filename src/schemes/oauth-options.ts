@@ -87,6 +87,10 @@ export function checkClientAuth (role: ClientRole = {}) {
     const method = clientAuthMethod(options, role)
     const issue = (key: string, message: string): void => { ctx.addIssue({ code: 'custom', path: [key], message }) }
     if (options.tokenUrl === undefined && options.issuer === undefined) issue('tokenUrl', 'is required (or issuer, to read it from the authorization server\'s metadata)')
+    // `login` gets the tokens in one process and `serve` sends them from another: both must hold the key they are bound to.
+    if (role.userLogin === true && options.dpop !== undefined && options.dpop.key === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['dpop', 'key'], message: 'is required for a user login: the login command and serve must sign with the same key' })
+    }
     const assertion = options.clientAssertion !== undefined
     // RFC 7523 §3: an assertion's `sub` names the client, so client_id may be left out.
     if (method !== 'none' && options.clientId === undefined && !(method === 'private_key_jwt' && assertion)) issue('clientId', `is required for ${method}`)
