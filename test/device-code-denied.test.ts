@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { clientSecretPost, publicClient } from '../src/auth/client-auth.js'
 import { deviceCodeLogin, type DevicePrompt } from '../src/auth/device-code-login.js'
 import { LoginError } from '../src/auth/login-error.js'
 import { DEVICE_CODE_GRANT, startLoginProvider } from './fixtures/oidc-login-provider.js'
 import { sendJson, tokenServer } from './helpers.js'
-import { Browser, FakeClock, publicClient, tokenClient } from './login-helpers.js'
+import { Browser, FakeClock, tokenClient } from './login-helpers.js'
 
 test('the person refuses on the verification page: access_denied ends the login', async (t) => {
   const op = await startLoginProvider({ deviceInterval: 1 })
@@ -44,7 +45,7 @@ test('a refused device authorization request passes the server\'s words on, with
   })
   await assert.rejects(deviceCodeLogin({
     deviceAuthorizationUrl: `${server.url}/device`,
-    authenticate: async (_endpoint, body) => { body.client_id = 'cli'; body.client_secret = clientSecret },
+    authenticate: clientSecretPost('cli', clientSecret),
     grant: async () => assert.fail('no poll'),
     present: () => assert.fail('nothing shown'),
     sleep: async () => {}

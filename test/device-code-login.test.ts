@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { clientSecretBasic, publicClient } from '../src/auth/client-auth.js'
 import { deviceCodeLogin, type DevicePrompt } from '../src/auth/device-code-login.js'
 import { DEVICE_CODE_GRANT, startLoginProvider } from './fixtures/oidc-login-provider.js'
-import { basicClient, Browser, FakeClock, publicClient, tokenClient } from './login-helpers.js'
+import { Browser, FakeClock, tokenClient } from './login-helpers.js'
 
 test('device code login: the person is shown the code, polls wait the announced interval while pending, tokens come once approved', async (t) => {
   const op = await startLoginProvider({ deviceInterval: 3 })
@@ -52,8 +53,8 @@ test('device code login with a confidential client; 5 s between polls when the s
   const tokens = await deviceCodeLogin({
     deviceAuthorizationUrl: op.deviceAuthorizationUrl,
     scope: 'openid',
-    authenticate: basicClient(clientId, clientSecret),
-    grant: tokenClient(op.tokenUrl, basicClient(clientId, clientSecret), [clientSecret]),
+    authenticate: clientSecretBasic(clientId, clientSecret),
+    grant: tokenClient(op.tokenUrl, clientSecretBasic(clientId, clientSecret), [clientSecret]),
     present: (p) => { prompt = p },
     now: clock.read,
     sleep: clock.sleep

@@ -5,7 +5,8 @@
  */
 import { Redactor } from '../src/auth/redaction.js'
 import type { TokenResponse } from '../src/auth/token.js'
-import { requestToken, type ClientAuthentication } from '../src/auth/token-endpoint.js'
+import type { ClientAuth } from '../src/auth/client-auth.js'
+import { requestToken } from '../src/auth/token-endpoint.js'
 
 const MAX_STEPS = 20
 
@@ -105,26 +106,13 @@ function unescapeHtml (text: string): string {
   })
 }
 
-/** A public client: `client_id` in the body (RFC 6749 §2.3, §3.2.1). */
-export function publicClient (clientId: string): ClientAuthentication {
-  return async (_endpoint, body) => { body.client_id = clientId }
-}
-
-/** client_secret_basic (RFC 6749 §2.3.1): both parts form-encoded, then base64. */
-export function basicClient (clientId: string, clientSecret: string): ClientAuthentication {
-  const part = (v: string): string => new URLSearchParams({ v }).toString().slice(2)
-  return async (_endpoint, _body, headers) => {
-    headers.authorization = `Basic ${Buffer.from(`${part(clientId)}:${part(clientSecret)}`).toString('base64')}`
-  }
-}
-
 /** A token endpoint client as the login modules get one from the route: grant(params) with the client's authentication. */
-export function tokenClient (tokenUrl: string, authenticate: ClientAuthentication, secrets: string[] = []): (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse> {
+export function tokenClient (tokenUrl: string, authenticate: ClientAuth, secrets: string[] = []): (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse> {
   const redactor = Redactor.of(secrets)
   return async (params, signal) => {
     const body = { ...params }
     const headers: Record<string, string> = {}
-    await authenticate(tokenUrl, body, headers)
+    await authenticate({ body, headers }, tokenUrl)
     return requestToken({ url: tokenUrl, encoding: 'form', body, headers, timeout: 10_000, secrets: redactor, signal })
   }
 }

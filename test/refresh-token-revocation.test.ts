@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { authorizationCodeLogin } from '../src/auth/authorization-code-login.js'
+import { type ClientAuth, clientSecretBasic, publicClient } from '../src/auth/client-auth.js'
 import { revokeRefreshToken } from '../src/auth/revocation.js'
-import type { ClientAuthentication } from '../src/auth/token-endpoint.js'
 import { TokenError } from '../src/auth/token-error.js'
 import { startLoginProvider } from './fixtures/oidc-login-provider.js'
 import { sendJson, tokenServer } from './helpers.js'
-import { basicClient, Browser, carriesNone, publicClient, tokenClient } from './login-helpers.js'
+import { Browser, carriesNone, tokenClient } from './login-helpers.js'
 
 test('logout revokes the refresh token (RFC 7009): it no longer works afterwards', async (t) => {
   const op = await startLoginProvider()
   t.after(() => op.close())
   const { public: pub, confidential } = op.clients
-  const clients: Array<[string, ClientAuthentication]> = [
+  const clients: Array<[string, ClientAuth]> = [
     [pub.clientId, publicClient(pub.clientId)],
-    [confidential.clientId, basicClient(confidential.clientId, confidential.clientSecret)]
+    [confidential.clientId, clientSecretBasic(confidential.clientId, confidential.clientSecret)]
   ]
   for (const [clientId, client] of clients) {
     const grant = tokenClient(op.tokenUrl, client, [confidential.clientSecret])
@@ -43,7 +43,7 @@ test('a failed revocation is reported, not thrown, and its reason carries no tok
   const echo = await tokenServer(t, (call, _n, res) => {
     sendJson(res, 400, { error: 'unsupported_token_type', error_description: `cannot revoke ${call.body} for ${call.headers.authorization ?? ''}` })
   })
-  const refused = await revokeRefreshToken({ revocationUrl: echo.tokenUrl, refreshToken, authenticate: basicClient('cli', clientSecret) })
+  const refused = await revokeRefreshToken({ revocationUrl: echo.tokenUrl, refreshToken, authenticate: clientSecretBasic('cli', clientSecret) })
   assert.equal(refused.revoked, false)
   assert.ok(!refused.revoked && /unsupported_token_type/.test(refused.reason) && carriesNone(refused.reason, [refreshToken, clientSecret]), JSON.stringify(refused))
 

@@ -1,9 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
+import type { ClientAuth } from './client-auth.js'
 import { LoginError, printableText } from './login-error.js'
 import { Redactor } from './redaction.js'
 import type { TokenResponse } from './token.js'
-import { cleanErrors, postToEndpoint, throwIfRefused, origin, type ClientAuthentication, type TokenRequest } from './token-endpoint.js'
+import { cleanErrors, postToEndpoint, throwIfRefused, origin, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 import { parseSeconds } from './token.js'
 
@@ -39,7 +40,7 @@ export interface DeviceCodeLoginOptions {
   /** Extra device authorization request fields (`audience`). */
   params?: Record<string, string>
   /** The client's authentication for the device authorization request (a public client: `client_id` alone). */
-  authenticate: ClientAuthentication
+  authenticate: ClientAuth
   /** One poll of the token endpoint through the route's OAuth client (which authenticates the client). */
   grant: (params: Record<string, string>, signal: AbortSignal) => Promise<TokenResponse>
   /** Shows the person where to go and the code to enter. */
@@ -115,7 +116,7 @@ async function requestDeviceAuthorization (options: DeviceCodeLoginOptions, sign
   const body: Record<string, string> = { ...options.params }
   if (options.scope !== undefined && options.scope !== '') body.scope = options.scope
   const headers: Record<string, string> = {}
-  await options.authenticate(url, body, headers)
+  await options.authenticate({ body, headers }, url)
   const req: TokenRequest = {
     url,
     encoding: 'form',

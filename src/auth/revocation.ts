@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { Redactor } from './redaction.js'
-import { cleanErrors, origin, postToEndpoint, throwIfRefused, type ClientAuthentication, type TokenRequest } from './token-endpoint.js'
+import type { ClientAuth } from './client-auth.js'
+import { cleanErrors, origin, postToEndpoint, throwIfRefused, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -9,7 +10,7 @@ export interface RevocationOptions {
   revocationUrl: string
   refreshToken: string
   /** The client's authentication, as at the token endpoint (RFC 7009 §2.1). */
-  authenticate: ClientAuthentication
+  authenticate: ClientAuth
   /** ms; default 10 s. */
   timeoutMs?: number
   /** The route's secrets, removed from the reason as well as the token itself. */
@@ -44,7 +45,7 @@ export async function revokeRefreshToken (options: RevocationOptions): Promise<R
   }
   const where = `revocation endpoint ${origin(url)}`
   try {
-    await options.authenticate(url, body, headers)
+    await options.authenticate({ body, headers }, url)
     const answer = await postToEndpoint(req, 'revocation endpoint')
     // §2.2: 200 whether the token was revoked or was unknown already; the body means nothing then.
     cleanErrors(req, () => throwIfRefused(answer, where, 'token'))

@@ -43,15 +43,6 @@ export interface TokenRequest {
   onHeaders?: (headers: Record<string, string | string[] | undefined>) => void
 }
 
-/**
- * Adds a client's authentication (RFC 6749 §2.3, RFC 7523 §2.2) to a request
- * for `endpoint`, in place: a header (Basic) or body fields (`client_id`,
- * `client_secret`, `client_assertion`); a public client adds `client_id` alone.
- * For the endpoints beside the token endpoint (device authorization,
- * revocation) that take the same client authentication.
- */
-export type ClientAuthentication = (endpoint: string, body: Record<string, string>, headers: Record<string, string>) => Promise<void>
-
 /** Certificates are verified (undici's default, stated here so no one turns it off by accident). */
 const defaultDispatcher = new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
 
