@@ -9,7 +9,7 @@ import type { RedisLease } from './auth/redis-token-store.js'
 import type { RequestBudgets } from './auth/request-budget.js'
 import type { TokenFormat } from './auth/token-source.js'
 import type { StoreHealth } from './auth/token-store.js'
-import { brokerFingerprint, createBrokers, type BuildBrokerOptions } from './brokers.js'
+import { brokerFingerprint, createBrokers, sharesTokens, type BuildBrokerOptions } from './brokers.js'
 import { cleartextUrls } from './config/cleartext.js'
 import { addressText, type Config } from './config/schema.js'
 import { BadRequestError, RouteNotFoundError } from './errors.js'
@@ -121,7 +121,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     throw err
   }
   const storeHealth = (): StoreHealth | 'none' => created.store === undefined ? 'none' : created.store.health?.() ?? 'ok'
-  const routeTokens = new Map(config.routes.map((r) => [r.name, routeToken(brokers.get(r.name) as TokenBroker, storeHealth)]))
+  const routeTokens = new Map(config.routes.map((r) => [r.name, routeToken(brokers.get(r.name) as TokenBroker, sharesTokens(created.dpop.get(r.name)) ? storeHealth : () => 'none')]))
   const fingerprints = new Map(config.routes.map((r) => [r.name, brokerFingerprint(config, r)]))
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -225,7 +225,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
   }
 }
 
-/** A route's broker as the admin port shows and drives it. */
+/** A route's broker as the admin port shows and drives it; `storeHealth`: of the store its tokens go to (`none`: memory only). */
 function routeToken (broker: TokenBroker, storeHealth: () => StoreHealth | 'none'): RouteToken {
   return {
     status: () => broker.status(),

@@ -48,6 +48,15 @@ export function brokerFingerprint (config: Config, route: RouteConfig): string {
 }
 
 /**
+ * Whether a route's tokens go to the config's store. Tokens bound to a DPoP key
+ * that lives only in this process are useless to any other (and to the next
+ * start): they stay in memory. A configured key lets them be persisted and shared.
+ */
+export function sharesTokens (dpop: DpopProver | undefined): boolean {
+  return dpop?.ephemeral !== true
+}
+
+/**
  * The config's store. A Redis store uses one connection per process: the
  * previous app's, when a reload leaves the store's URL and prefix as they were.
  */
@@ -97,9 +106,7 @@ export async function createBrokers (config: Config, options: BuildBrokerOptions
       const { source, format } = parts
       formats.set(route.name, format)
       if (parts.dpop !== undefined) dpop.set(route.name, parts.dpop)
-      // Tokens bound to a key that lives only in this process are useless to any other (and to
-      // the next start): they stay in memory. A configured key lets them be persisted and shared.
-      const storeFor = parts.dpop?.ephemeral === true ? undefined : store
+      const storeFor = sharesTokens(parts.dpop) ? store : undefined
       if (store !== undefined && storeFor === undefined) {
         options.logger.warn({ event: 'dpop_key_ephemeral', route: route.name }, `routes.${route.name}.auth.dpop has no key: its tokens are bound to a key made at start, so they are kept in memory, not in the store (give dpop.key to persist and share them)`)
       }

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { test } from 'node:test'
 import { authorizationCodeLogin } from '../src/auth/authorization-code-login.js'
+import { clientSecretBasic, publicClient } from '../src/auth/client-auth.js'
 import { LoginError } from '../src/auth/login-error.js'
 import { startLoginProvider, type LoginProviderFixture } from './fixtures/oidc-login-provider.js'
 import { freePort, listen } from './helpers.js'
-import { basicClient, Browser, publicClient, tokenClient, type PageAnswer } from './login-helpers.js'
+import { Browser, tokenClient, type PageAnswer } from './login-helpers.js'
 
 async function provider (t: { after: (fn: () => Promise<void>) => void }): Promise<LoginProviderFixture> {
   const op = await startLoginProvider()
@@ -84,7 +85,7 @@ test('a confidential client authenticates the code exchange through the route\'s
     clientId,
     scope: 'openid',
     present: person().present,
-    grant: tokenClient(op.tokenUrl, basicClient(clientId, clientSecret), [clientSecret]),
+    grant: tokenClient(op.tokenUrl, clientSecretBasic(clientId, clientSecret), [clientSecret]),
     timeoutMs: 30_000
   })
   assert.ok(tokens.accessToken.length > 0)

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { publicClient } from '../src/auth/client-auth.js'
 import { deviceCodeLogin } from '../src/auth/device-code-login.js'
 import { LoginError } from '../src/auth/login-error.js'
 import { DEVICE_CODE_GRANT, startLoginProvider } from './fixtures/oidc-login-provider.js'
 import { sendJson, tokenServer } from './helpers.js'
-import { carriesNone, FakeClock, publicClient, tokenClient } from './login-helpers.js'
+import { carriesNone, FakeClock, tokenClient } from './login-helpers.js'
 
 test('expired_token from the server ends the login with a clear error that carries no device code', async (t) => {
   const op = await startLoginProvider({ deviceInterval: 1 })

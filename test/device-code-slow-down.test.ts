@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { publicClient } from '../src/auth/client-auth.js'
 import { deviceCodeLogin, type DevicePrompt } from '../src/auth/device-code-login.js'
 import { DEVICE_CODE_GRANT, startLoginProvider } from './fixtures/oidc-login-provider.js'
-import { Browser, FakeClock, publicClient, tokenClient } from './login-helpers.js'
+import { Browser, FakeClock, tokenClient } from './login-helpers.js'
 
 test('slow_down adds 5 s to the polling interval for every later poll (RFC 8628 §3.5)', async (t) => {
   const clock = new FakeClock()

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { authorizationCodeLogin } from '../src/auth/authorization-code-login.js'
+import { publicClient } from '../src/auth/client-auth.js'
 import { LoginError } from '../src/auth/login-error.js'
 import { startLoginProvider } from './fixtures/oidc-login-provider.js'
-import { Browser, publicClient, tokenClient } from './login-helpers.js'
+import { Browser, tokenClient } from './login-helpers.js'
 
 /** RFC 9207: the authorization response names its issuer, so a response from another server (mix-up) is told apart. */
 test('a callback naming another issuer, or none when the server always names it, is refused before any exchange', async (t) => {
