@@ -1,8 +1,7 @@
 import { z } from 'zod'
 import { authorizationCodeLogin } from '../auth/authorization-code-login.js'
-import { refreshWith } from '../auth/oauth-client.js'
 import { httpUrl, nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, loginOnly, oauthClient, tokenUse, requestExtras } from './oauth-options.js'
+import { checkClientAuth, clientOptions, oauthClient, requestExtras, urlOrIssuer, userLoginParts } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const ROLE = { userLogin: true }
@@ -16,11 +15,7 @@ const options = z.strictObject({
   authorizationUrl: httpUrl.optional(),
   /** Loopback port of the redirect (`http://127.0.0.1:PORT/callback`); 0: any free one (RFC 8252 §7.3). */
   redirectPort: z.number().int().min(0).max(65535).default(0)
-}).superRefine(checkClientAuth(ROLE)).superRefine((config, ctx) => {
-  if (config.authorizationUrl === undefined && config.issuer === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['authorizationUrl'], message: 'is required (or issuer, to read it from the authorization server\'s metadata)' })
-  }
-})
+}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('authorizationUrl'))
 
 /**
  * RFC 6749 §4.1 with PKCE S256 and a loopback redirect, then refresh tokens
@@ -33,33 +28,22 @@ export const authorizationCodeScheme: Scheme<typeof options> = {
   create (config, context) {
     const client = oauthClient(config, context, ROLE)
     const { scope, ...params } = requestExtras(config)
-    return {
-      source: {
-        type: 'authorization_code',
-        endpoint: client.endpoint,
-        secrets: client.secrets,
-        obtain: loginOnly(context),
-        refresh: refreshWith(client),
-        revoke: client.revoke,
-        async login (prompt, signal) {
-          const authorizationUrl = await client.endpoints.url('authorizationUrl', signal)
-          const metadata = await client.endpoints.metadata(signal)
-          return authorizationCodeLogin({
-            authorizationUrl,
-            clientId: config.clientId,
-            ...(scope === undefined ? {} : { scope }),
-            params,
-            redirectPort: config.redirectPort,
-            present: (url) => prompt.openUrl(url),
-            grant: (fields, grantSignal) => client.grant(fields, grantSignal),
-            // RFC 9207: an `iss` in the callback must name this issuer; required when its metadata says it always sends one.
-            ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
-            issRequired: metadata?.authorizationResponseIssParameterSupported === true,
-            signal
-          })
-        }
-      },
-      ...tokenUse(client)
-    }
+    return userLoginParts('authorization_code', client, context, async (prompt, signal) => {
+      const authorizationUrl = await client.endpoints.url('authorizationUrl', signal)
+      const metadata = await client.endpoints.metadata(signal)
+      return authorizationCodeLogin({
+        authorizationUrl,
+        clientId: config.clientId,
+        ...(scope === undefined ? {} : { scope }),
+        params,
+        redirectPort: config.redirectPort,
+        present: (url) => prompt.openUrl(url),
+        grant: (fields, grantSignal) => client.grant(fields, grantSignal),
+        // RFC 9207: an `iss` in the callback must name this issuer; required when its metadata says it always sends one.
+        ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
+        issRequired: metadata?.authorizationResponseIssParameterSupported === true,
+        signal
+      })
+    })
   }
 }

@@ -1,8 +1,7 @@
 import { z } from 'zod'
 import { deviceCodeLogin } from '../auth/device-code-login.js'
-import { refreshWith } from '../auth/oauth-client.js'
 import { httpUrl, nonEmpty } from '../fields.js'
-import { checkClientAuth, clientOptions, loginOnly, oauthClient, tokenUse, requestExtras } from './oauth-options.js'
+import { checkClientAuth, clientOptions, oauthClient, requestExtras, urlOrIssuer, userLoginParts } from './oauth-options.js'
 import type { Scheme } from './scheme.js'
 
 const ROLE = { userLogin: true }
@@ -14,11 +13,7 @@ const options = z.strictObject({
   clientId: nonEmpty,
   /** Optional with `issuer`: then read from its metadata. */
   deviceAuthorizationUrl: httpUrl.optional()
-}).superRefine(checkClientAuth(ROLE)).superRefine((config, ctx) => {
-  if (config.deviceAuthorizationUrl === undefined && config.issuer === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['deviceAuthorizationUrl'], message: 'is required (or issuer, to read it from the authorization server\'s metadata)' })
-  }
-})
+}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('deviceAuthorizationUrl'))
 
 /**
  * RFC 8628 device authorization grant, then refresh tokens (RFC 6749 §6). A
@@ -31,32 +26,21 @@ export const deviceCodeScheme: Scheme<typeof options> = {
   create (config, context) {
     const client = oauthClient(config, context, ROLE)
     const { scope, ...params } = requestExtras(config)
-    return {
-      source: {
-        type: 'device_code',
-        endpoint: client.endpoint,
+    return userLoginParts('device_code', client, context, async (prompt, signal) => {
+      const deviceAuthorizationUrl = await client.endpoints.url('deviceAuthorizationUrl', signal)
+      const tokenUrl = await client.endpoints.url('tokenUrl', signal)
+      return deviceCodeLogin({
+        deviceAuthorizationUrl,
+        ...(scope === undefined ? {} : { scope }),
+        params,
+        clientAuth: client.clientAuth,
+        tokenUrl,
+        grant: (fields, pollSignal) => client.grant(fields, pollSignal),
+        present: (p) => prompt.showCode(p),
+        timeoutMs: config.timeout,
         secrets: client.secrets,
-        obtain: loginOnly(context),
-        refresh: refreshWith(client),
-        revoke: client.revoke,
-        async login (prompt, signal) {
-          const deviceAuthorizationUrl = await client.endpoints.url('deviceAuthorizationUrl', signal)
-          const tokenUrl = await client.endpoints.url('tokenUrl', signal)
-          return deviceCodeLogin({
-            deviceAuthorizationUrl,
-            ...(scope === undefined ? {} : { scope }),
-            params,
-            clientAuth: client.clientAuth,
-            tokenUrl,
-            grant: (fields, pollSignal) => client.grant(fields, pollSignal),
-            present: (p) => prompt.showCode(p),
-            timeoutMs: config.timeout,
-            secrets: client.secrets,
-            signal
-          })
-        }
-      },
-      ...tokenUse(client)
-    }
+        signal
+      })
+    })
   }
 }

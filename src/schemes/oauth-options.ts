@@ -2,13 +2,13 @@ import { z } from 'zod'
 import { clientAssertion, clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, tlsClientAuth, type ClientAuth } from '../auth/client-auth.js'
 import { DPOP_ALGS, DpopProver } from '../auth/dpop.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
-import { createOAuthClient, type OAuthClient } from '../auth/oauth-client.js'
+import { createOAuthClient, refreshWith, type OAuthClient } from '../auth/oauth-client.js'
 import { OAuthEndpoints, type EndpointUrls } from '../auth/oauth-endpoints.js'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { secretReader } from '../auth/secret-file.js'
 import { tlsDispatcher } from '../auth/tls-agent.js'
 import { LoginRequired } from '../auth/token-error.js'
-import { BEARER } from '../auth/token-source.js'
+import { BEARER, type TokenSource } from '../auth/token-source.js'
 import { bodyEncoding, httpUrl, nonEmpty, privateKey, tlsOptions, tokenTimeout } from '../fields.js'
 import type { SchemeContext, SchemeParts } from './scheme.js'
 
@@ -186,4 +186,33 @@ export function tokenUse (client: OAuthClient): Pick<SchemeParts, 'format' | 'dp
 export function loginOnly (context: SchemeContext): () => Promise<never> {
   const route = context.where.replace(/^routes\./, '').replace(/\.auth$/, '')
   return async () => { throw new LoginRequired(route) }
+}
+
+/** A user-login type's own endpoint option: required unless the issuer's metadata gives it (a superRefine). */
+export function urlOrIssuer (key: 'authorizationUrl' | 'deviceAuthorizationUrl') {
+  return (config: { issuer?: string | undefined } & { [K in typeof key]?: string | undefined }, ctx: z.RefinementCtx): void => {
+    if (config[key] === undefined && config.issuer === undefined) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'is required (or issuer, to read it from the authorization server\'s metadata)' })
+    }
+  }
+}
+
+/**
+ * The parts of a user login (authorization_code, device_code): tokens only
+ * from a person's `login`, then renewed with the refresh token and revoked at
+ * `logout`; `login` runs the type's interactive grant.
+ */
+export function userLoginParts (type: string, client: OAuthClient, context: SchemeContext, login: NonNullable<TokenSource['login']>): SchemeParts {
+  return {
+    source: {
+      type,
+      endpoint: client.endpoint,
+      secrets: client.secrets,
+      obtain: loginOnly(context),
+      refresh: refreshWith(client),
+      revoke: client.revoke,
+      login
+    },
+    ...tokenUse(client)
+  }
 }
