@@ -70,7 +70,7 @@ export class Redactor {
     const matchers = [...this.#matchers]
     let reach = this.#reach
     for (const value of values) {
-      matchers.push({ find: new RegExp(textPattern(value), 'g'), widen: false })
+      for (const part of patternParts(value)) matchers.push({ find: new RegExp(textPattern(part), 'g'), widen: false })
       for (const run of base64Runs(value)) matchers.push({ find: run, widen: true })
       reach = Math.max(reach, value.length * MAX_EXPANSION + 2)
     }
@@ -128,6 +128,32 @@ function replaceSpans (text: string, spans: Array<[number, number]>): string {
     pos = Math.max(pos, end)
   }
   return out + text.slice(pos)
+}
+
+/**
+ * Values longer than this are searched for in parts of this many characters.
+ * A pattern spells every character in a dozen encodings, some fifty pattern
+ * characters each: past about 7,000 characters of value (a CA bundle, a
+ * certificate chain, a key file holding its chain) V8 fails to compile it with
+ * "Invalid regular expression: /<the pattern>/: Stack overflow", a message
+ * that spells the secret out and would travel as the token error itself.
+ * Parts that follow one another in the value follow one another in its echo,
+ * so together they still remove a whole echo.
+ */
+const MAX_PATTERN_CHARS = 512
+
+/**
+ * `value` cut into equal parts of at most MAX_PATTERN_CHARS code points (a
+ * surrogate pair is never split): equal, so no short last part matches
+ * ordinary text.
+ */
+function patternParts (value: string): string[] {
+  const chars = [...value]
+  if (chars.length <= MAX_PATTERN_CHARS) return [value]
+  const size = Math.ceil(chars.length / Math.ceil(chars.length / MAX_PATTERN_CHARS))
+  const parts: string[] = []
+  for (let at = 0; at < chars.length; at += size) parts.push(chars.slice(at, at + size).join(''))
+  return parts
 }
 
 /** A regular expression that matches `value` with each character raw or in any of its encodings. */
