@@ -70,7 +70,7 @@ export class Redactor {
     const matchers = [...this.#matchers]
     let reach = this.#reach
     for (const value of values) {
-      matchers.push({ find: new RegExp(textPattern(value), 'g'), widen: false })
+      for (const part of patternParts(value)) matchers.push({ find: new RegExp(textPattern(part), 'g'), widen: false })
       for (const run of base64Runs(value)) matchers.push({ find: run, widen: true })
       reach = Math.max(reach, value.length * MAX_EXPANSION + 2)
     }
@@ -128,6 +128,32 @@ function replaceSpans (text: string, spans: Array<[number, number]>): string {
     pos = Math.max(pos, end)
   }
   return out + text.slice(pos)
+}
+
+/**
+ * Values longer than this are searched for in parts of this many characters.
+ * A pattern spells every character in a dozen encodings, some fifty pattern
+ * characters each: past about 7,000 characters of value (a CA bundle, a
+ * certificate chain, a key file holding its chain) V8 fails to compile it with
+ * "Invalid regular expression: /<the pattern>/: Stack overflow", a message
+ * that spells the secret out and would travel as the token error itself.
+ * Parts that follow one another in the value follow one another in its echo,
+ * so together they still remove a whole echo.
+ */
+const MAX_PATTERN_CHARS = 512
+
+/**
+ * `value` cut into equal parts of at most MAX_PATTERN_CHARS code points (a
+ * surrogate pair is never split): equal, so no short last part matches
+ * ordinary text.
+ */
+function patternParts (value: string): string[] {
+  const chars = [...value]
+  if (chars.length <= MAX_PATTERN_CHARS) return [value]
+  const size = Math.ceil(chars.length / Math.ceil(chars.length / MAX_PATTERN_CHARS))
+  const parts: string[] = []
+  for (let at = 0; at < chars.length; at += size) parts.push(chars.slice(at, at + size).join(''))
+  return parts
 }
 
 /** A regular expression that matches `value` with each character raw or in any of its encodings. */
@@ -199,8 +225,33 @@ function base64Runs (value: string): string[] {
 const JWK_PRIVATE = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']
 /** Auth options that are secrets whatever their source. */
 const SECRET_OPTIONS = ['clientSecret', 'password', 'refreshToken', 'token', 'secret', 'subjectToken', 'actorToken', 'clientAssertion']
-/** PEM texts of `tls`: the key is a secret; the certificates are kept out of messages alike. */
-const TLS_PEMS = ['cert', 'key', 'ca']
+/**
+ * PEM blocks other than certificates (`tls.key`, or a file holding key and
+ * chain). Certificates are public (a server sends its chain to anyone who
+ * connects, a client its own in the handshake) and the proxy sends none in a
+ * request a token endpoint could echo. As secrets, the base64 lines of a CA
+ * bundle would be thousands of patterns, whose first search blocks the event
+ * loop for seconds per certificate: minutes for a system bundle, at the first
+ * token error, for every route.
+ */
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
+const CERTIFICATE_LABELS = new Set(['CERTIFICATE', 'TRUSTED CERTIFICATE', 'X509 CRL'])
+
+/**
+ * The PEM text's secret part: its non-certificate blocks; all of it when
+ * anything but PEM blocks is in it (nothing of an unknown text is public).
+ */
+function pemSecrets (pem: string): string[] {
+  const blocks = [...pem.matchAll(PEM_BLOCK)]
+  if (blocks.length === 0 || pem.replace(PEM_BLOCK, '').trim() !== '') return [pem, ...pem.split(/\r?\n/).filter((line) => !line.startsWith('-----'))]
+  const secrets: string[] = []
+  for (const [block, label, body] of blocks) {
+    if (CERTIFICATE_LABELS.has(label ?? '')) continue
+    // Its base64 lines too, each of which may be echoed alone; not the BEGIN/END lines every PEM shares.
+    secrets.push(block, ...(body ?? '').split(/\r?\n/).filter((line) => line !== ''))
+  }
+  return secrets
+}
 
 /**
  * The secrets of a route's auth block (SPEC "TOKEN_REJECTED"): the known
@@ -226,13 +277,10 @@ export function authSecrets (options: object, referenced: Iterable<string>): str
   }
   const tls = record.tls
   if (tls !== null && typeof tls === 'object') {
-    for (const member of TLS_PEMS) {
-      const pem = (tls as Record<string, unknown>)[member]
-      // Its base64 lines too, each of which may be echoed alone; not the BEGIN/END lines every PEM shares.
-      if (typeof pem === 'string') secrets.push(pem, ...pem.split(/\r?\n/).filter((line) => !line.startsWith('-----')))
-    }
+    for (const pem of Object.values(tls as Record<string, unknown>)) if (typeof pem === 'string') secrets.push(...pemSecrets(pem))
   }
-  for (const value of referenced) if (!isPlainAddress(value)) secrets.push(value)
+  // A referenced PEM text (`cert: ${file:...}`) counts by its secret part alone, like tls's own.
+  for (const value of referenced) if (!isPlainAddress(value)) secrets.push(...(value.includes('-----BEGIN ') ? pemSecrets(value) : [value]))
   return secrets
 }
 
