@@ -122,3 +122,18 @@ test('a certificate-bound token (tls_client_auth) reaches the upstream over the 
   assert.equal((decodeJwt(token).cnf as Record<string, unknown>)['x5t#S256'], certificateThumbprint(pki.client.cert), 'the token is bound to the route\'s certificate')
   assert.ok(!proxy.logs.text().includes(token), 'the token is never logged')
 })
+
+test('with the certificate only in auth.tls, a token bound to it still reaches the upstream over it', async (t) => {
+  const upstream = await mtlsUpstream(t, { bound: true })
+  const proxy = await startProxy(t, {
+    routes: {
+      api: {
+        upstream: upstream.url,
+        auth: { type: 'client_credentials', tokenUrl: idp.tokenUrl, clientId: idp.clients.tls.clientId, clientAuth: 'tls_client_auth', tls: { cert: pki.client.cert, key: pki.client.key, ca: pki.ca.cert } }
+      }
+    }
+  })
+  const res = await fetch(`${proxy.url}/api/things`)
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.equal(upstream.seen[0]?.peer, 'bearer-proxy-client')
+})

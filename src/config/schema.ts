@@ -49,8 +49,13 @@ const routeSchema = z.strictObject({
 }).transform((route) => {
   // SPEC: an OAuth type's `auth.tls` defaults to the route's `tls` (a token endpoint behind the same mTLS).
   const client = clientOptionsOf(route.auth)
-  if (route.tls === undefined || client === undefined || client.tls !== undefined) return route
-  return { ...route, auth: { ...route.auth, tls: route.tls } as AuthConfig }
+  if (client === undefined) return route
+  if (route.tls !== undefined && client.tls === undefined) return { ...route, auth: { ...route.auth, tls: route.tls } as AuthConfig }
+  // RFC 8705 §3: a token bound to the certificate that authenticated the client goes to the
+  // upstream over that certificate, so without a route tls of its own the route uses auth.tls.
+  const bound = client.clientAuth === 'tls_client_auth' || client.clientAuth === 'self_signed_tls_client_auth'
+  if (route.tls === undefined && bound && client.tls !== undefined) return { ...route, tls: client.tls }
+  return route
 })
 
 /** A TCP listener. */
