@@ -426,7 +426,9 @@ export class TokenBroker {
     } catch (err) {
       // No token request was made: nothing to back off from or count.
       if (err instanceof LoginRequired) throw err
-      const error = err instanceof TokenError ? err : new TokenError('unavailable', (err as Error).message, { cause: err })
+      // Only a TokenError's message is made to be shown (its secrets removed); any other error's
+      // may quote what it was working on, a key or a token, so clients and logs get its name alone.
+      const error = err instanceof TokenError ? err : new TokenError('unavailable', `an unexpected ${err instanceof Error ? err.name : 'error'} while getting a token`, { cause: err })
       this.#lastError = error
       this.#lastErrorAt = this.#now()
       if (!lockBusy(error)) this.#onTokenRequest(error.kind)
