@@ -4,8 +4,8 @@
  * module loading (resolution, package.json reads, hundreds of files), so the
  * code is bundled; what each command does not use stays in chunks it never
  * loads: the server (fastify, the proxy, the admin, prom-client, ws), the
- * demo, the status client and the Redis store. Types are checked apart, by
- * `npm run typecheck`.
+ * demo, the status client, the Redis store and undici (imported on the first
+ * token request). Types are checked apart, by `npm run typecheck`.
  */
 import { build } from 'esbuild'
 import { cpSync, rmSync } from 'node:fs'

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { secondsLeft, type TokenBroker } from './auth/broker.js'
 import { configPath, loadConfigFile } from './config/load.js'
 import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
 import { createBrokers } from './brokers.js'
+import { silentLogger } from './silent-logger.js'
 import type { RunningServer } from './server.js'
 
 const USAGE = `Usage:
@@ -198,7 +198,7 @@ function banner (server: RunningServer, config: Config, localUrl: (base: string,
 }
 
 async function check (config: Config, io: Output, json: boolean): Promise<number> {
-  const { brokers, redis } = await createBrokers(config, { logger: pino({ level: 'silent' }) })
+  const { brokers, redis } = await createBrokers(config, { logger: silentLogger })
   try {
     return await checkRoutes(config, brokers, io, json)
   } finally {
@@ -252,7 +252,7 @@ async function status (config: Config, io: Output, json: boolean): Promise<numbe
 async function printToken (config: Config, name: string, io: Output): Promise<number> {
   const route = config.routes.find((r) => r.name === name)
   if (route === undefined) throw new UsageError(`no route "${name}"; routes: ${config.routes.map((r) => r.name).join(', ')}`, { showUsage: false })
-  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: silentLogger })
   const broker = brokers.get(name)
   try {
     // A stored token still usable is printed as is; otherwise one renewal, awaited to its end, so

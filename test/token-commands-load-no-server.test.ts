@@ -19,6 +19,11 @@ const SERVER_MODULES = [
   /\/node_modules\/(fastify|@fastify\/http-proxy|@fastify\/reply-from|prom-client|ws|pino-pretty)\//
 ]
 
+/** Answering from the store makes no request and logs nothing: neither the HTTP client nor the logger is loaded. */
+const REQUEST_MODULES = [
+  /\/node_modules\/(undici|pino)\//
+]
+
 function moduleRecorder (t: TestContext): { options: string, loaded: () => string[] } {
   const dir = tempDir(t)
   const log = join(dir, 'modules.log')
@@ -56,9 +61,10 @@ function sourcesOf (urls: string[]): string[] {
   })
 }
 
-function writeRoutes (t: TestContext, tokenUrl: string): string {
+function writeRoutes (t: TestContext, tokenUrl: string, store: string[] = []): string {
   const file = join(tempDir(t), 'cfg.yaml')
   writeFileSync(file, [
+    ...store,
     'routes:',
     '  api:',
     '    upstream: http://127.0.0.1:9/api',
@@ -90,3 +96,18 @@ for (const command of ['check', 'token'] as const) {
     assert.deepEqual(loaded.filter((url) => SERVER_MODULES.some((pattern) => pattern.test(url))), [])
   })
 }
+
+test('`token` answering from the store loads no HTTP client and no logger either', async (t) => {
+  const tokens = await tokenServer(t)
+  const file = writeRoutes(t, tokens.tokenUrl, ['store:', '  type: file', `  dir: ${join(tempDir(t), 'state')}`])
+  const first = await runCli(['token', 'api', '-c', file])
+  assert.equal(first.code, 0, first.stderr)
+  const recorder = moduleRecorder(t)
+  const stored = await runCli(['token', 'api', '-c', file], { env: { NODE_OPTIONS: recorder.options } })
+  assert.equal(stored.code, 0, stored.stderr)
+  assert.equal(stored.stdout, first.stdout, 'the stored token was printed')
+  assert.equal(tokens.calls.length, 1, 'no second token request')
+  const loaded = recorder.loaded()
+  assert.ok(loaded.some((url) => url.endsWith('/src/auth/file-token-store.ts')), 'the recorder saw the file store load')
+  assert.deepEqual(loaded.filter((url) => [...SERVER_MODULES, ...REQUEST_MODULES].some((pattern) => pattern.test(url))), [])
+})

@@ -1,9 +1,8 @@
-import type { Dispatcher } from 'undici'
 import type { ClientAuth, TokenRequestParts } from './client-auth.js'
 import type { DpopProver } from './dpop.js'
 import type { Redactor } from './redaction.js'
 import type { TokenResponse } from './token.js'
-import { requestToken, type TokenRequest } from './token-endpoint.js'
+import { requestToken, type EndpointDispatcher, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 
 /**
@@ -29,7 +28,7 @@ export interface OAuthClientOptions {
   timeout: number
   secrets: Redactor
   /** The route's own connections to the token endpoint (a client certificate, added CAs); default: shared, system CAs. */
-  dispatcher?: Dispatcher | undefined
+  dispatcher?: EndpointDispatcher | undefined
   dpop?: DpopProver | undefined
 }
 
