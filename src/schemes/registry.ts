@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { clientCredentialsScheme } from './client-credentials.js'
 import { jwtBearerScheme } from './jwt-bearer.js'
 import { loginScheme } from './login.js'
