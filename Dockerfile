@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
-# Build stage: full install (TypeScript), compile to dist/.
+# Build stage: full install (esbuild), bundle src/ into dist/.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm ci --no-audit --no-fund
 

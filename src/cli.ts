@@ -2,7 +2,6 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { secondsLeft, type TokenBroker } from './auth/broker.js'
 import { LoginRequired } from './auth/token-error.js'
 import { configPath, loadConfigFile } from './config/load.js'
@@ -10,6 +9,7 @@ import { DEFAULT_ADMIN, isSocketAddress, type Config } from './config/schema.js'
 import { ConfigError } from './errors.js'
 import { createBrokers } from './brokers.js'
 import { isUserLogin } from './schemes/registry.js'
+import { silentLogger } from './silent-logger.js'
 import type { RunningServer } from './server.js'
 
 const USAGE = `Usage:
@@ -215,7 +215,7 @@ function banner (server: RunningServer, config: Config, localUrl: (base: string,
 }
 
 async function check (config: Config, io: Output, json: boolean): Promise<number> {
-  const { brokers, redis } = await createBrokers(config, { logger: pino({ level: 'silent' }) })
+  const { brokers, redis } = await createBrokers(config, { logger: silentLogger })
   try {
     return await checkRoutes(config, brokers, io, json)
   } finally {
@@ -289,7 +289,7 @@ async function login (config: Config, name: string, io: Output, openBrowser: boo
   if (config.store === undefined) {
     throw new UsageError('login keeps the tokens in the route\'s store, but the config has none that outlives this command: set stateDir, or store: { type: file } or { type: redis }', { showUsage: false })
   }
-  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: silentLogger })
   const broker = brokers.get(name) as TokenBroker
   const cancel = new AbortController()
   const onSignal = (): void => { cancel.abort() }
@@ -330,7 +330,7 @@ async function logout (config: Config, name: string, io: Output): Promise<number
   if (config.store === undefined) {
     throw new UsageError('logout forgets the tokens in the route\'s store, but the config has none (stateDir, or store: file or redis): nothing outlives a process', { showUsage: false })
   }
-  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: silentLogger })
   const broker = brokers.get(name) as TokenBroker
   try {
     await broker.init()
@@ -381,7 +381,7 @@ function openInBrowser (url: string): void {
 
 async function printToken (config: Config, name: string, io: Output): Promise<number> {
   const route = routeNamed(config, name)
-  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: pino({ level: 'silent' }) })
+  const { brokers, redis } = await createBrokers({ ...config, routes: [route] }, { logger: silentLogger })
   const broker = brokers.get(name)
   try {
     // A stored token still usable is printed as is; otherwise one renewal, awaited to its end, so

@@ -1,5 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { z } from 'zod'
+import * as z from 'zod'
 
 /**
  * Field types shared by the config schema and the schemes' option schemas:

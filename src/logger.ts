@@ -1,5 +1,9 @@
+import { createRequire } from 'node:module'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
-import pinoPretty from 'pino-pretty'
+import type PinoPretty from 'pino-pretty'
+
+/** pino-pretty is loaded only for readable lines: a sidecar logging JSON starts without it. */
+const loadPretty = (): typeof PinoPretty => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
 
 /**
  * A fixed list, compiled once at start-up: never built from user input.
@@ -36,7 +40,7 @@ export function createLogger (settings: LoggerSettings = {}): Logger {
   }
   if (settings.pretty === true) {
     // Formatted in this thread, after redaction: a transport's worker never sees a terminal, so could not tell.
-    const prettify = pinoPretty.prettyFactory({
+    const prettify = loadPretty().prettyFactory({
       colorize: settings.colour ?? colourWanted(process.stdout),
       // One line per event, as in JSON: fields inline, and `err` as JSON too rather than an indented stack.
       singleLine: true,

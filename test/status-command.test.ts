@@ -49,6 +49,9 @@ test('status prints the running proxy\'s route table (or JSON), exit 1 while a r
   const listening = serve.lines.find((l) => l.event === 'listening' && l.listener === 'proxy')
   const proxyUrl = listening?.url as string
   for (const path of ['/billing/a', '/billing/b', '/partner/a']) await call(`${proxyUrl}${path}`)
+  // The hour-long token is shown to the second, rounded: read within half a second of its
+  // issue (the CLI starts that fast) it would still show 1h 00m 00s.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
 
   const table = await runCli(['status', '-c', s.file])
   assert.equal(table.code, 1, `a failing route: exit 1\n${table.stdout}${table.stderr}`)

@@ -1,6 +1,7 @@
-import { request, type Dispatcher } from 'undici'
-import { z } from 'zod'
+import type { Dispatcher } from 'undici'
+import * as z from 'zod'
 import { readLimited } from './token-endpoint.js'
+import { loadUndici } from './undici.js'
 
 /** A metadata document larger than this is not one (real ones are a few KiB). */
 export const MAX_METADATA_BYTES = 256 * 1024
@@ -101,6 +102,7 @@ async function fetchDocument (url: string, signal: AbortSignal, options: Discove
   let status: number
   let text: string
   try {
+    const { request } = await loadUndici()
     const res = await request(url, {
       method: 'GET',
       headers: { accept: 'application/json' },

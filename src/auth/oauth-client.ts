@@ -1,11 +1,10 @@
-import type { Dispatcher } from 'undici'
 import type { ClientAuth, TokenRequestParts } from './client-auth.js'
 import type { DpopProver } from './dpop.js'
 import { OAuthEndpoints } from './oauth-endpoints.js'
 import type { Redactor } from './redaction.js'
 import { revokeRefreshToken, type RevocationResult } from './revocation.js'
 import type { TokenResponse } from './token.js'
-import { requestToken, type TokenRequest } from './token-endpoint.js'
+import { requestToken, type EndpointDispatcher, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 
 /**
@@ -38,7 +37,7 @@ export interface OAuthClientOptions {
   timeout: number
   secrets: Redactor
   /** The route's own connections to the token endpoint (a client certificate, added CAs); default: shared, system CAs. */
-  dispatcher?: Dispatcher | undefined
+  dispatcher?: EndpointDispatcher | undefined
   dpop?: DpopProver | undefined
   /** Where the token endpoint is found when it is discovered (then `tokenUrl` names the issuer); default: `tokenUrl` alone. */
   endpoints?: OAuthEndpoints

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import * as tls from 'node:tls'
-import { Agent, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { loadUndici } from './undici.js'
 
 /** A client certificate and extra trusted CAs, as PEM text (`auth.tls`, a route's `tls`). */
 export interface TlsClientSettings {
@@ -47,7 +48,16 @@ export function tlsConnectOptions (settings: TlsClientSettings = {}): TlsConnect
   }
 }
 
-/** A connection pool of its own for one route's token endpoint requests. */
-export function tlsDispatcher (settings: TlsClientSettings): Dispatcher {
-  return new Agent({ keepAliveTimeout: 10_000, connect: { ...tlsConnectOptions(settings) } })
+/**
+ * A connection pool of its own for one route's token endpoint requests, made
+ * on the first request (undici loads then). The TLS options are read now, so
+ * a CA file that cannot be used still shows at start-up.
+ */
+export function tlsDispatcher (settings: TlsClientSettings): () => Promise<Dispatcher> {
+  const connect = tlsConnectOptions(settings)
+  let pool: Promise<Dispatcher> | undefined
+  return async () => {
+    pool ??= loadUndici().then(({ Agent }) => new Agent({ keepAliveTimeout: 10_000, connect: { ...connect } }))
+    return await pool
+  }
 }

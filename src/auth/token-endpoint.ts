@@ -1,8 +1,9 @@
-import { Agent, request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import type { TokenResponse } from './token.js'
 import { parseSeconds } from './token.js'
 import type { Redactor } from './redaction.js'
 import { TokenError } from './token-error.js'
+import { loadUndici } from './undici.js'
 
 /** Token answers larger than this are not tokens. */
 export const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024
@@ -38,13 +39,27 @@ export interface TokenRequest {
   requestSecrets?: readonly string[]
   fields?: ResponseFields
   signal?: AbortSignal
-  dispatcher?: Dispatcher
+  dispatcher?: EndpointDispatcher
   /** Told the headers of every answer, before its body is read (a `DPoP-Nonce` may come with any, RFC 9449 §8). */
   onHeaders?: (headers: Record<string, string | string[] | undefined>) => void
 }
 
-/** Certificates are verified (undici's default, stated here so no one turns it off by accident). */
-const defaultDispatcher = new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
+/**
+ * A connection pool, or one made on first use (a route's own TLS settings):
+ * `token` answering from a stored token never loads the HTTP client.
+ */
+export type EndpointDispatcher = Dispatcher | (() => Promise<Dispatcher>)
+
+let defaultDispatcher: Dispatcher | undefined
+
+async function dispatcherFor (dispatcher: EndpointDispatcher | undefined): Promise<Dispatcher> {
+  if (typeof dispatcher === 'function') return await dispatcher()
+  if (dispatcher !== undefined) return dispatcher
+  const { Agent } = await loadUndici()
+  // Certificates are verified (undici's default, stated here so no one turns it off by accident).
+  defaultDispatcher ??= new Agent({ connect: { rejectUnauthorized: true }, keepAliveTimeout: 10_000 })
+  return defaultDispatcher
+}
 
 /** POSTs to a token endpoint and parses the answer (RFC 6749 §5.1 / §5.2 and look-alikes). */
 export async function requestToken (req: TokenRequest): Promise<TokenResponse> {
@@ -72,9 +87,10 @@ export async function postToEndpoint (req: TokenRequest, what = 'token endpoint'
   const body = req.encoding === 'json' ? JSON.stringify(req.body) : formEncode(req.body)
   const signal = req.signal === undefined ? AbortSignal.timeout(req.timeout) : AbortSignal.any([req.signal, AbortSignal.timeout(req.timeout)])
   try {
+    const [{ request }, dispatcher] = await Promise.all([loadUndici(), dispatcherFor(req.dispatcher)])
     const res = await request(req.url, {
       method: 'POST',
-      dispatcher: req.dispatcher ?? defaultDispatcher,
+      dispatcher,
       headers: {
         'content-type': req.encoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
         accept: 'application/json',

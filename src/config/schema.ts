@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod'
 import type { RedisStoreConfig } from '../auth/redis-token-store.js'
 import type { TokenSettings } from '../auth/token-settings.js'
 import { baseUrlIssue, httpUrl, nonEmpty, parseHttpUrl, positiveMs, tlsOptions } from '../fields.js'

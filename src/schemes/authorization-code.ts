@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { authorizationCodeLogin } from '../auth/authorization-code-login.js'
 import { httpUrl, nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, requestExtras, urlOrIssuer, userLoginParts } from './oauth-options.js'

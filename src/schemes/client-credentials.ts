@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
 import type { Scheme } from './scheme.js'

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { signAssertion } from '../auth/jwt-assertion.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { refreshWith } from '../auth/oauth-client.js'

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
-import { z } from 'zod'
+import * as z from 'zod'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { requestToken } from '../auth/token-endpoint.js'
 import { BEARER } from '../auth/token-source.js'

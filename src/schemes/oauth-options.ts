@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { clientAssertion, clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, tlsClientAuth, type ClientAuth } from '../auth/client-auth.js'
 import { DPOP_ALGS, DpopProver } from '../auth/dpop.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'

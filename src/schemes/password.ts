@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
 import { nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'

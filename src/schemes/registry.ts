@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { authorizationCodeScheme } from './authorization-code.js'
 import { clientCredentialsScheme } from './client-credentials.js'
 import { deviceCodeScheme } from './device-code.js'

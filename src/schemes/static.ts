@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { tokenFormat } from '../auth/token-source.js'
 import { headerName, headerValue } from '../fields.js'

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
 import { secretReader } from '../auth/secret-file.js'
 import { nonEmpty } from '../fields.js'

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { detectLoader, type Loader } from './load.js'
 
-export const SCENARIOS = ['small', '1mib-down', '1mib-up', 'dpop', 'rollover', 'replicas', 'cold-burst', 'long-stream'] as const
+export const SCENARIOS = ['small', '1mib-down', '1mib-up', 'dpop', 'rollover', 'replicas', 'cold-burst', 'long-stream', 'startup'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 export const THROUGHPUT: readonly ScenarioName[] = ['small', '1mib-down', '1mib-up']
 
@@ -26,6 +26,8 @@ export interface BenchOptions {
   replicas: number
   burst: number
   longStreamBytes: number
+  /** `token` and `node -e 0` runs each; `serve` and bare runs each; seconds idle before a server's RSS is read. */
+  startup: { runs: number, serveRuns: number, idleS: number }
   /** The whole run is aborted past this. */
   limitS: number
 }
@@ -72,6 +74,7 @@ export function parseOptions (argv: string[]): BenchOptions {
     replicas: 5,
     burst: 1000,
     longStreamBytes: (quick ? 256 : 1024) * 1024 * 1024,
+    startup: { runs: quick ? 9 : 21, serveRuns: quick ? 3 : 7, idleS: quick ? 1 : 3 },
     limitS: quick ? 180 : 900
   }
 }

@@ -150,9 +150,15 @@ export function pinProcesses (): Pinning | undefined {
   return layout
 }
 
-/** `node ARGS…`, under taskset when the processes are pinned. */
-function nodeCommand (role: Role, args: string[]): [string, string[]] {
-  return pinning === undefined ? [process.execPath, args] : ['taskset', ['-c', pinning[role], process.execPath, ...args]]
+/**
+ * `node ARGS…`, under taskset when the processes are pinned; `all` gives it
+ * every core back (what it would have outside the bench: start-up runs V8's
+ * compiler and collector threads beside the main one).
+ */
+function nodeCommand (role: Role | 'all', args: string[]): [string, string[]] {
+  if (pinning === undefined) return [process.execPath, args]
+  const cores = role === 'all' ? `0-${cpus().length - 1}` : pinning[role]
+  return ['taskset', ['-c', cores, process.execPath, ...args]]
 }
 
 /** Starts `node SCRIPT ARGS…`, which prints one JSON line (its ports) on stdout when ready. */
@@ -191,6 +197,56 @@ export async function spawnBearerProxy (configFile: string, port: number): Promi
   return spawned
 }
 
+/**
+ * A file for `node --require`: on exit the process writes its peak resident
+ * set (VmHWM, bytes) to the file named by BENCH_PEAK_FILE. Read at exit, the
+ * high-water mark covers the whole run.
+ */
+export function peakRecorder (): string {
+  const file = join(tempDir(), 'peak.cjs')
+  writeFileSync(file, [
+    "'use strict'",
+    "const { readFileSync, writeFileSync } = require('node:fs')",
+    "process.on('exit', () => {",
+    "  const match = /^VmHWM:\\s+(\\d+)\\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'))",
+    '  if (match !== null && process.env.BENCH_PEAK_FILE) writeFileSync(process.env.BENCH_PEAK_FILE, String(Number(match[1]) * 1024))',
+    '})'
+  ].join('\n'))
+  return file
+}
+
+/**
+ * `node ARGS…` to its end, on every core, with PATH alone in its environment;
+ * its wall time from spawn to exit. Rejects on a non-zero exit or after
+ * `timeoutMs`.
+ */
+export async function timeNode (name: string, args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = {}): Promise<{ ms: number, stdout: string }> {
+  const [command, commandArgs] = nodeCommand('all', args)
+  const started = performance.now()
+  const spawned = track(name, spawn(command, commandArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, ...env } }))
+  let stdout = ''
+  spawned.child.stdout?.setEncoding('utf8').on('data', (text: string) => { stdout += text })
+  const timer = setTimeout(() => spawned.child.kill('SIGKILL'), timeoutMs)
+  const [code, signal] = await once(spawned.child, 'exit') as [number | null, string | null]
+  const ms = performance.now() - started
+  clearTimeout(timer)
+  if (code !== 0) throw new Error(`${name} failed (${signal ?? `exit ${code}`}):\n${spawned.stderr()}`)
+  return { ms, stdout }
+}
+
+/**
+ * Starts `node ARGS…` on every core and resolves once `port` accepts
+ * connections, with the time from spawn to then: the start-up a supervisor
+ * waits for.
+ */
+export async function spawnUntilPort (name: string, args: string[], port: number, timeoutMs = 15_000): Promise<Spawned & { readyMs: number }> {
+  const [command, commandArgs] = nodeCommand('all', args)
+  const started = performance.now()
+  const spawned = track(name, spawn(command, commandArgs, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH } }))
+  await beforeExit(spawned, waitForPort(port, 2), timeoutMs)
+  return { ...spawned, readyMs: performance.now() - started }
+}
+
 /** Whether `redis-server` is on PATH. */
 export function haveRedisServer (): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error === undefined
@@ -212,7 +268,7 @@ export async function spawnRedis (): Promise<Spawned & { url: string }> {
   return { ...spawned, url: `redis://127.0.0.1:${port}/0` }
 }
 
-async function waitForPort (port: number): Promise<void> {
+async function waitForPort (port: number, intervalMs = 50): Promise<void> {
   for (;;) {
     const connected = await new Promise<boolean>((resolve) => {
       const socket = createConnection({ host: '127.0.0.1', port })
@@ -220,7 +276,7 @@ async function waitForPort (port: number): Promise<void> {
       socket.once('error', () => resolve(false))
     })
     if (connected) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
 

@@ -4,6 +4,7 @@ import type { DpopResult } from './scenarios/dpop.js'
 import type { LongStreamResult, StreamFigures } from './scenarios/long-stream.js'
 import type { ReplicasResult } from './scenarios/replicas.js'
 import type { RolloverResult } from './scenarios/rollover.js'
+import type { StartupResult } from './scenarios/startup.js'
 import type { ThroughputResult } from './scenarios/throughput.js'
 import type { ScenarioName } from './options.js'
 import { VARIANTS } from './variants.js'
@@ -15,6 +16,7 @@ export interface Results {
   coldBurst?: ColdBurstResult
   longStream?: LongStreamResult
   dpop?: DpopResult
+  startup?: StartupResult
 }
 
 export interface Target {
@@ -129,6 +131,20 @@ export function longStreamTable (r: LongStreamResult): string {
   ].join('\n')
 }
 
+export function startupTable (r: StartupResult): string {
+  const runs = (ms: number[]): string => ms.map((v) => Math.round(v)).join(' / ')
+  return [
+    `start-up: whole processes, medians; \`token\` answered from a file store (no request made), ${r.runs} runs each; \`serve\` spawn to port open, ${r.serveRuns} runs each, RSS after ${r.idleS} s idle`,
+    table(['process', 'ms', 'peak RSS MiB', 'idle RSS MiB', 'ms per run'], [
+      ['node -e 0', fixed(r.nodeBare.ms, 0), fixed(r.nodeBare.peakMiB ?? 0), '-', runs(r.nodeBare.msRuns)],
+      ['bearer-proxy token ROUTE', fixed(r.token.ms, 0), fixed(r.token.peakMiB ?? 0), '-', runs(r.token.msRuns)],
+      ['bare @fastify/http-proxy, to port open', fixed(r.bare.ms, 0), '-', fixed(r.bare.idleRssMiB), runs(r.bare.msRuns)],
+      ['bearer-proxy serve, to port open', fixed(r.serve.ms, 0), '-', fixed(r.serve.idleRssMiB), runs(r.serve.msRuns)]
+    ]),
+    `token / node -e 0 (median of per-run ratios): ${ratio(r.tokenRatio)}; serve / bare: ${ratio(r.serveRatio)}`
+  ].join('\n')
+}
+
 /** The targets whose scenarios ran. */
 export function targets (results: Results, longStreamMiB: number): Target[] {
   const out: Target[] = []
@@ -165,6 +181,13 @@ export function targets (results: Results, longStreamMiB: number): Target[] {
     const r = results.replicas.replicas
     out.push({ target: `replicas: ${r.processes} processes, 0 non-2xx`, measured: `${r.non2xx} non-2xx, ${r.errors} errors`, pass: r.non2xx === 0 && r.errors === 0 })
     out.push({ target: `replicas: ${r.processes} processes, ≤ 1 token request per rollover + 1`, measured: `${r.tokenRequests} (allowed ${r.allowed}; ${fixed(r.perRollover, 2)} per rollover)`, pass: r.tokenRequests <= r.allowed })
+  }
+  if (results.startup !== undefined) {
+    const s = results.startup
+    out.push({ target: 'token from the store: wall ≤ 2× node -e 0', measured: `${ratio(s.tokenRatio)} (${fixed(s.token.ms, 0)} vs ${fixed(s.nodeBare.ms, 0)} ms)`, pass: s.tokenRatio <= 2 })
+    out.push({ target: 'token from the store: peak RSS ≤ 50 MiB', measured: `${fixed(s.token.peakMiB ?? 0)} MiB (node -e 0: ${fixed(s.nodeBare.peakMiB ?? 0)})`, pass: (s.token.peakMiB ?? Infinity) <= 50 })
+    out.push({ target: 'serve ready (port open) ≤ 0.8× bare', measured: `${ratio(s.serveRatio)} (${fixed(s.serve.ms, 0)} vs ${fixed(s.bare.ms, 0)} ms)`, pass: s.serveRatio <= 0.8 })
+    out.push({ target: 'serve idle RSS ≤ 60 MiB', measured: `${fixed(s.serve.idleRssMiB)} MiB (bare: ${fixed(s.bare.idleRssMiB)})`, pass: s.serve.idleRssMiB <= 60 })
   }
   if (results.coldBurst !== undefined) {
     const c = results.coldBurst
