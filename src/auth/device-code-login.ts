@@ -1,10 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import type { Dispatcher } from 'undici'
 import { LoginError, printableText } from './login-error.js'
 import { Redactor } from './redaction.js'
 import type { TokenResponse } from './token.js'
 import type { ClientAuth, TokenRequestParts } from './client-auth.js'
-import { cleanErrors, postToEndpoint, throwIfRefused, origin, type TokenRequest } from './token-endpoint.js'
+import { cleanErrors, postToEndpoint, throwIfRefused, origin, type EndpointDispatcher, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 import { parseSeconds } from './token.js'
 
@@ -57,7 +56,7 @@ export interface DeviceCodeLoginOptions {
   now?: () => number
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   signal?: AbortSignal
-  dispatcher?: Dispatcher
+  dispatcher?: EndpointDispatcher
 }
 
 interface DeviceAuthorization extends DevicePrompt {

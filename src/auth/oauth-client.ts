@@ -23,6 +23,8 @@ export interface OAuthClient {
   readonly clientAuth: ClientAuth
   /** The configured endpoints and the issuer's metadata. */
   readonly endpoints: OAuthEndpoints
+  /** The route's own connections to its authorization server (auth.tls), for every request to it. */
+  readonly dispatcher: EndpointDispatcher | undefined
   grant (params: Record<string, string>, signal: AbortSignal): Promise<TokenResponse>
   /** RFC 7009 revocation of a refresh token; undefined when the route knows no revocation endpoint. */
   revoke (refreshToken: string, signal: AbortSignal): Promise<RevocationResult | undefined>
@@ -63,6 +65,7 @@ export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras,
     dpop,
     clientAuth,
     endpoints,
+    dispatcher,
     grant: dpop === undefined ? send : (params, signal) => dpopGrant(dpop, params, signal, send),
     async revoke (refreshToken, signal) {
       let revocationUrl: string | undefined
@@ -76,7 +79,7 @@ export function createOAuthClient ({ tokenUrl, clientAuth, bodyEncoding, extras,
         if (err instanceof TokenError) return { revoked: false, reason: err.message }
         throw err
       }
-      return revokeRefreshToken({ revocationUrl, refreshToken, clientAuth, tokenUrl, timeoutMs: timeout, secrets, signal })
+      return revokeRefreshToken({ revocationUrl, refreshToken, clientAuth, tokenUrl, timeoutMs: timeout, secrets, signal, ...(dispatcher === undefined ? {} : { dispatcher }) })
     }
   }
 }

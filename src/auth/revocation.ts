@@ -1,7 +1,6 @@
-import type { Dispatcher } from 'undici'
 import { Redactor } from './redaction.js'
 import type { ClientAuth, TokenRequestParts } from './client-auth.js'
-import { cleanErrors, origin, postToEndpoint, throwIfRefused, type TokenRequest } from './token-endpoint.js'
+import { cleanErrors, origin, postToEndpoint, throwIfRefused, type EndpointDispatcher, type TokenRequest } from './token-endpoint.js'
 import { TokenError } from './token-error.js'
 
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -18,7 +17,7 @@ export interface RevocationOptions {
   /** The route's secrets, removed from the reason as well as the token itself. */
   secrets?: Redactor
   signal?: AbortSignal
-  dispatcher?: Dispatcher
+  dispatcher?: EndpointDispatcher
 }
 
 /** `reason` is printable and holds no token or secret. */

@@ -39,6 +39,7 @@ export const deviceCodeScheme: Scheme<typeof options> = {
         present: (p) => prompt.showCode(p),
         timeoutMs: config.timeout,
         secrets: client.secrets,
+        ...(client.dispatcher === undefined ? {} : { dispatcher: client.dispatcher }),
         signal
       })
     })
