@@ -21,7 +21,7 @@ export interface RouteCredential {
    * fast path of every request; a promise otherwise. Throws at once while
    * token requests are backing off.
    */
-  headersFor (request: OutgoingRequest): CredentialHeaders | Promise<CredentialHeaders>
+  headersFor (request?: OutgoingRequest): CredentialHeaders | Promise<CredentialHeaders>
   /**
    * The upstream's answer to a request sent with `sent`: true when that
    * request is worth sending once more with new headers (the refused token was
@@ -35,6 +35,8 @@ export interface RouteCredential {
   noted?: (sent: CredentialHeaders, headers: IncomingHttpHeaders) => void
   /** Whether a refusal can ever be cured by a new credential (false for a static key). */
   readonly renewable: boolean
+  /** Whether the headers depend on the request (a signed proof): if not, `headersFor` may be given none. */
+  readonly perRequest: boolean
 }
 
 /**
@@ -46,10 +48,16 @@ export function tokenCredential (broker: TokenBroker, format: TokenFormat, retry
   const refusals = new Set(retryOn)
   // A static key would come back the same: dropping it or sending it again only repeats the refusal.
   const renewable = broker.renewable
-  const headers = (token: TokenSet): CredentialHeaders => ({ headers: [formatToken(format, token)], token })
+  // The same token gives the same headers: made once per token, not per request.
+  let last: CredentialHeaders | undefined
+  const headers = (token: TokenSet): CredentialHeaders => {
+    if (last?.token !== token) last = { headers: [formatToken(format, token)], token }
+    return last
+  }
 
   return {
     renewable,
+    perRequest: false,
     headersFor () {
       const token = broker.token()
       return token instanceof Promise ? token.then(headers) : headers(token)

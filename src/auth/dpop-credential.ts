@@ -30,7 +30,11 @@ export function dpopCredential (broker: TokenBroker, prover: DpopProver, retryOn
 
   return {
     renewable,
-    headersFor ({ method, url }) {
+    perRequest: true,
+    headersFor (request) {
+      // A proof is bound to one request's method and URL: there is none to sign without them.
+      if (request === undefined) throw new Error('a DPoP credential signs each request: headersFor needs it')
+      const { method, url } = request
       const token = broker.token()
       return token instanceof Promise ? token.then((t) => headers(t, method, url)) : headers(token, method, url)
     },

@@ -72,7 +72,7 @@ export class Forwarding implements ExchangeRoute<ProxyState> {
     const target = upstreamPath(this.#upstream, request.url)
     let sent: CredentialHeaders | Promise<CredentialHeaders>
     try {
-      sent = this.#credential.headersFor(this.#outgoing(request, target))
+      sent = this.#credential.perRequest ? this.#credential.headersFor(this.#outgoing(request, target)) : this.#credential.headersFor()
     } catch (err) {
       // Token requests are backing off.
       sendError(request, reply, err as FastifyError)

@@ -36,7 +36,10 @@ const DROPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'proxy-con
 export function upstreamRequestHeaders (client: IncomingHttpHeaders, host: string, credential: ReadonlyArray<readonly [string, string]>, forwardCookies: boolean): IncomingHttpHeaders {
   const headers = passedOn(client, forwardCookies ? DROPPED_REQUEST_HEADERS : DROPPED_REQUEST_HEADERS_AND_COOKIES)
   headers.host = host
-  for (const [name, value] of credential) headers[name] = value
+  for (let i = 0; i < credential.length; i++) {
+    const [name, value] = credential[i] as readonly [string, string]
+    headers[name] = value
+  }
   return headers
 }
 
