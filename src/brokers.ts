@@ -7,7 +7,7 @@ import { RequestBudgets } from './auth/request-budget.js'
 import type { TokenFormat } from './auth/token-source.js'
 import type { TokenStore } from './auth/token-store.js'
 import type { Config, RouteConfig } from './config/schema.js'
-import { ConfigError } from './errors.js'
+import { ConfigError } from './config-error.js'
 import { createScheme } from './schemes/registry.js'
 
 /**

@@ -30,13 +30,3 @@ export const RequestTimeoutError = proxyError('REQUEST_TIMEOUT', 'The request bo
 
 /** The codes of the errors above: the only ones the proxy answers with, besides 400 BAD_REQUEST and 500 INTERNAL_ERROR. */
 export const PROXY_ERROR_CODES: ReadonlySet<string> = proxyErrorCodes
-
-/** Configuration mistakes: one line each, naming the key path (exit code 2). */
-export class ConfigError extends Error {
-  readonly issues: string[]
-  constructor (issues: string[]) {
-    super(issues.join('\n'))
-    this.name = 'ConfigError'
-    this.issues = issues
-  }
-}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
+import { ConfigError } from '../src/config-error.js'
 
 /** The issues of a config that must not load; each is one line. */
 export function issuesOf (load: () => unknown): string[] {

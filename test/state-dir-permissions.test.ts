@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
+import { ConfigError } from '../src/config-error.js'
 import { runCli, tempDir } from './cli-helpers.js'
 import { writeConfig } from './operability-helpers.js'
 

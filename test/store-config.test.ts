@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { loadConfigFile, parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
+import { ConfigError } from '../src/config-error.js'
 import { runCli, tempDir } from './cli-helpers.js'
 
 const routes = { api: { upstream: 'http://127.0.0.1:9/', auth: { type: 'static', token: 'static-token-value' } } }

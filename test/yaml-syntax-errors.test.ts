@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfigFile } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
+import { ConfigError } from '../src/config-error.js'
 import { runCli, tempDir } from './cli-helpers.js'
 
 const QUOTE_HINT = 'a ${...} reference inside { } or [ ] must be quoted, e.g. token: "${env:NAME}"'

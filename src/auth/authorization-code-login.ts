@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { LoginError, printableText } from './login-error.js'
 import { codeChallenge, codeVerifier, newState, sameState } from './pkce.js'
@@ -133,6 +134,8 @@ interface Listener {
 async function openListener (port: number): Promise<Listener> {
   let deliver: ((callback: Callback) => void) | undefined
   let cancel: (() => void) | undefined
+  // node:http is loaded by a login only: not by `token`, which shares this module.
+  const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http')
   const server: Server = createServer((req, res) => {
     const query = callbackQuery(req, (server.address() as AddressInfo).port)
     if (query === undefined || deliver === undefined) {

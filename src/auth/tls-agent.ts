@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import * as tls from 'node:tls'
+import { createRequire } from 'node:module'
+import type * as Tls from 'node:tls'
 import type { Dispatcher } from 'undici'
 import { loadUndici } from './undici.js'
 
@@ -17,6 +18,8 @@ export interface TlsClientSettings {
  * back first. `ca` adds trust; it never replaces verification.
  */
 function trustedCas (extra: string): string[] {
+  // node:tls is loaded only for added CAs: `token` from a stored token never needs it.
+  const tls = createRequire(import.meta.url)('node:tls') as typeof Tls
   const lister = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates
   if (lister !== undefined) return [...lister('default'), extra]
   const system = [...tls.rootCertificates]
@@ -32,7 +35,7 @@ function trustedCas (extra: string): string[] {
 }
 
 /** The TLS options of a client connection, in the shape node:tls, undici and ws all take. */
-export type TlsConnectOptions = Readonly<Pick<tls.ConnectionOptions, 'rejectUnauthorized' | 'ca' | 'cert' | 'key'>>
+export type TlsConnectOptions = Readonly<Pick<Tls.ConnectionOptions, 'rejectUnauthorized' | 'ca' | 'cert' | 'key'>>
 
 /**
  * Connection options presenting the client certificate (RFC 8705 mutual TLS)

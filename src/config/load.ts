@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { LineCounter, parse as parseYaml, YAMLError } from 'yaml'
 import type { z } from 'zod'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../config-error.js'
 import { defaultUpstream } from '../schemes/registry.js'
 import { configSchema, type Config, type RouteConfig, type StoreConfig } from './schema.js'
 import { referencedSecretsIn, resolveSecrets, secretFilesUnder } from './secrets.js'
@@ -61,7 +61,9 @@ export function parseConfig (raw: unknown, source: { env?: NodeJS.ProcessEnv, ba
   const files = new Map<string, string>()
   const resolved = resolveSecrets(raw, { env: source.env ?? process.env, baseDir: source.baseDir ?? process.cwd(), referenced, files }, issues)
   if (issues.length > 0) throw new ConfigError(issues)
-  const result = configSchema.safeParse(resolved, { reportInput: false })
+  // jitless: a config is parsed once or twice per process, where compiling zod's fast path
+  // (code generated at run time, which no code cache holds) costs more than it saves.
+  const result = configSchema.safeParse(resolved, { reportInput: false, jitless: true })
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues))
   const { routes, store: storeInput, ...rest } = result.data
   let store: StoreConfig | undefined
