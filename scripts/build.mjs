@@ -1,15 +1,22 @@
 /**
- * `npm run build`: src/ bundled into dist/ by esbuild, one ESM file per
- * entry. Start-up of `token` in a shell loop and of a sidecar is mostly
- * module loading (resolution, package.json reads, hundreds of files), so the
- * code is bundled; what each command does not use stays in chunks it never
- * loads: the server (fastify, the proxy, the admin, prom-client, ws), the
- * demo, the status client, the Redis store and undici (imported on the first
- * token request). Types are checked apart, by `npm run typecheck`.
+ * `npm run build`: src/ bundled into dist/ by esbuild. Start-up of `token` in
+ * a shell loop and of a sidecar is mostly loading and compiling code, so:
+ * - dist/cli.js, the `bearer-proxy` command, is small: it checks the command
+ *   line and loads one of two bundles, never both: dist/serve.js (`serve`,
+ *   `demo`: fastify, the proxy, the admin, prom-client, ws) or dist/tools.js
+ *   (`token`, `check`, `status`, `login`, `logout`). Code a command may not
+ *   need (undici, the Redis store, the status client, the demo) is evaluated
+ *   only when first used.
+ * - The bundles are CommonJS, which Node runs without its ES module loader,
+ *   and each is compiled from a V8 code cache made here after a warm-up run
+ *   (scripts/code-cache.mjs; loaded by src/bundle-loader.ts). A Node other
+ *   than the one that built dist/ ignores the cache and compiles as usual.
+ * Types are checked apart, by `npm run typecheck`.
  */
 import { build } from 'esbuild'
-import { cpSync, rmSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -23,51 +30,90 @@ const DIST = join(ROOT, 'dist')
 const EXTERNAL = ['pino', 'pino-pretty', 'thread-stream', 'ioredis']
 
 /**
- * Entries with a name of their own: the CLI, and the modules it imports on
- * demand (they are chunks either way; as entries their files keep a stable
- * name). logger.js is also used by the tests on its own.
+ * The bundles the command loads (src/bundle-loader.ts): the server's, the tools', undici for the
+ * tools; and logger.js, which the tests also load on its own.
  */
-const ENTRIES = ['cli', 'logger', 'server', 'status', 'demo'].map((name) => join(ROOT, 'src', `${name}.ts`))
+const BUNDLES = { serve: 'src/commands/serve.ts', tools: 'src/commands/tools.ts', undici: 'undici', logger: 'src/logger.ts' }
 
-rmSync(DIST, { recursive: true, force: true })
-const result = await build({
+const common = {
   absWorkingDir: ROOT,
-  entryPoints: ENTRIES,
-  outdir: DIST,
-  outbase: join(ROOT, 'src'),
-  entryNames: '[dir]/[name]',
-  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   external: EXTERNAL,
-  // Bundled CommonJS packages call require() for Node's own modules; an ES module has none of its own.
-  banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+  // The sources read files next to their own (`new URL('../package.json', import.meta.url)`, the
+  // status page): in a bundle, next to the bundle, which sits where src/ does, one folder down.
+  define: { 'import.meta.url': '__bundleUrl' },
+  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: true,
   // As tsc's maps: file and line of the source, not its text (the package stays small).
   sourcesContent: false,
   metafile: true,
-  // Less text to read and compile at every start (`token` about 10% faster, `serve` 2.5 MiB less
-  // RSS). Names are kept, so a stack trace still names its functions; the source maps give the
-  // lines (node --enable-source-maps).
+  // Less text to read and compile at every start. Names are kept, so a stack trace still names
+  // its functions; the source maps give the lines (node --enable-source-maps).
   minifyWhitespace: true,
   minifySyntax: true,
+  // Licence comments go to BUNDLE.LEGAL.txt: the bundles stay ASCII, which V8 holds in one byte a
+  // character (one non-ASCII letter anywhere would double the memory of the whole source).
+  legalComments: 'linked',
   logLevel: 'warning'
-})
+}
 
-const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'))
-const holding = (input) => outputs.filter(([, output]) => Object.keys(output.inputs).includes(input)).map(([file]) => join(ROOT, file))
+/** In dist/cli.js, the commands come from the bundles (src/bundle-loader.ts), not from the sources. */
+const commandsFromBundles = {
+  name: 'commands-from-bundles',
+  setup (builder) {
+    builder.onResolve({ filter: /^\.\/command-modules\.js$/ }, () => ({ path: './bundle-loader.js', external: true }))
+  }
+}
 
-// cli.ts reads ../package.json from its own file: it must stay in dist/cli.js.
-if (holding('src/cli.ts').join() !== join(DIST, 'cli.js')) throw new Error('build: src/cli.ts is not in dist/cli.js')
+/**
+ * In dist/tools.js, undici is a bundle of its own, dist/undici.js (with its code cache), loaded
+ * on the first token request: `token` answered from the store does not even read it. The server
+ * makes a request at once, so dist/serve.js holds undici itself.
+ */
+const undiciApart = {
+  name: 'undici-apart',
+  setup (builder) {
+    builder.onResolve({ filter: /^undici$/ }, () => ({ path: 'undici', namespace: 'undici-apart' }))
+    builder.onLoad({ filter: /.*/, namespace: 'undici-apart' }, () => ({
+      contents: "module.exports = require('./bundle-loader.js').loadBundle(require('node:path').join(__dirname, 'undici.js')).exports",
+      loader: 'js'
+    }))
+    builder.onResolve({ filter: /^\.\/bundle-loader\.js$/, namespace: 'undici-apart' }, (args) => ({ path: args.path, external: true }))
+  }
+}
 
-// The admin reads the status page next to its own file (`./page/…` from import.meta.url): the
-// page goes next to whichever file holds it.
-const admin = holding('src/admin/app.ts')
-if (admin.length !== 1) throw new Error(`build: src/admin/app.ts is in ${admin.length} files, expected 1`)
-for (const file of admin) cpSync(join(ROOT, 'src/admin/page'), join(dirname(file), 'page'), { recursive: true })
+rmSync(DIST, { recursive: true, force: true })
+const results = await Promise.all([
+  build({ ...common, entryPoints: { cli: 'src/cli.ts', 'bundle-loader': 'src/bundle-loader.ts' }, outdir: DIST, plugins: [commandsFromBundles] }),
+  build({ ...common, entryPoints: { tools: BUNDLES.tools }, outdir: DIST, plugins: [undiciApart] }),
+  ...['serve', 'logger', 'undici'].map((name) => build({ ...common, entryPoints: { [name]: BUNDLES[name] }, outdir: DIST }))
+])
+// dist/ holds CommonJS files under a package of ES modules.
+writeFileSync(join(DIST, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`)
+// The admin serves its status page from `./page/` next to the file holding it: dist/serve.js.
+cpSync(join(ROOT, 'src/admin/page'), join(DIST, 'page'), { recursive: true })
 
-const size = outputs.reduce((sum, [, output]) => sum + output.bytes, 0)
-process.stdout.write(`dist/: ${outputs.length} files, ${(size / 1024).toFixed(0)} KiB of JavaScript; status page in ${admin.map((f) => relative(ROOT, dirname(f))).join(', ')}/page\n`)
+// A bundle must not import() at run time: src/bundle-loader.ts runs it as a plain script.
+for (const result of results) {
+  for (const [file, output] of Object.entries(result.metafile.outputs)) {
+    const dynamic = output.imports.filter((i) => i.kind === 'dynamic-import' && i.external)
+    if (dynamic.length > 0) throw new Error(`build: ${file} imports ${dynamic.map((i) => i.path).join(', ')} at run time`)
+  }
+}
+
+// Every bundle must be ASCII: src/bundle-loader.ts reads them as Latin-1.
+for (const [file] of results.flatMap((r) => Object.entries(r.metafile.outputs))) {
+  if (file.endsWith('.js') && readFileSync(join(ROOT, file)).some((byte) => byte > 0x7f)) throw new Error(`build: ${file} is not ASCII`)
+}
+
+const CACHED = ['tools', 'serve', 'undici']
+for (const bundle of CACHED) {
+  execFileSync(process.execPath, [join(ROOT, 'scripts/code-cache.mjs'), bundle], { stdio: 'inherit', env: { PATH: process.env.PATH } })
+}
+
+const outputs = results.flatMap((r) => Object.entries(r.metafile.outputs)).filter(([file]) => file.endsWith('.js'))
+const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`
+process.stdout.write(`dist/: ${outputs.map(([file, output]) => `${file.replace(/^dist\//, '')} ${kib(output.bytes)}`).join(', ')}; code caches: ${CACHED.map((b) => `${b} ${kib(statSync(join(DIST, `${b}.js.v8-cache`)).size)}`).join(', ')}\n`)

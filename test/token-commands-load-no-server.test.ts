@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { runCli, tempDir } from './cli-helpers.js'
+import { ROOT, runCli, tempDir } from './cli-helpers.js'
 import { tokenServer } from './helpers.js'
 
 /**
  * `check` and `token` build the brokers alone: they start no HTTP server and
  * load none of the proxy, admin or metrics code, nor fastify, prom-client,
  * ws or pino-pretty, so they start fast and a scripted `token` stays light.
- * Every module the CLI process resolves is recorded by a module hook; a file
- * of the bundle (dist/) stands for the sources its source map lists.
+ * Every file the CLI process reads or resolves is recorded; a file of the
+ * bundle (dist/) stands for the sources its source map lists.
  */
 const SERVER_MODULES = [
   /\/src\/(app|server|demo)\.ts$/,
@@ -24,29 +25,19 @@ const REQUEST_MODULES = [
   /\/node_modules\/(undici|pino)\//
 ]
 
-function moduleRecorder (t: TestContext): { options: string, loaded: () => string[] } {
-  const dir = tempDir(t)
-  const log = join(dir, 'modules.log')
-  writeFileSync(log, '')
-  const hooks = join(dir, 'hooks.mjs')
-  writeFileSync(hooks, [
-    "import { appendFileSync } from 'node:fs'",
-    'let log',
-    'export function initialize (data) { log = data.log }',
-    'export async function resolve (specifier, context, next) {',
-    '  const resolved = await next(specifier, context)',
-    "  appendFileSync(log, resolved.url + '\\n')",
-    '  return resolved',
-    '}'
-  ].join('\n'))
-  const register = join(dir, 'register.mjs')
-  writeFileSync(register, [
-    "import { register } from 'node:module'",
-    `register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { log: ${JSON.stringify(log)} } })`
-  ].join('\n'))
+/**
+ * Runs the CLI under test/fixtures/load-recorder.cjs: the files it reads
+ * (the bundles of dist/) and resolves (packages left out of the bundles),
+ * and the built-in modules it loads.
+ */
+function loadRecorder (t: TestContext): { env: NodeJS.ProcessEnv, loaded: () => string[], files: () => string[], builtins: () => string[] } {
+  const file = join(tempDir(t), 'loaded.json')
+  const record = (): { files: string[], builtins: string[] } => JSON.parse(readFileSync(file, 'utf8')) as { files: string[], builtins: string[] }
   return {
-    options: `--import ${pathToFileURL(register).href}`,
-    loaded: () => sourcesOf(readFileSync(log, 'utf8').split('\n').filter((l) => l !== ''))
+    env: { NODE_OPTIONS: `--require ${join(ROOT, 'test/fixtures/load-recorder.cjs')}`, LOAD_RECORD_FILE: file },
+    loaded: () => sourcesOf(record().files.map((f) => pathToFileURL(f).href)),
+    files: () => record().files,
+    builtins: () => record().builtins
   }
 }
 
@@ -86,9 +77,9 @@ for (const command of ['check', 'token'] as const) {
   test(`\`${command}\` loads no HTTP server, proxy, admin or metrics code`, async (t) => {
     const tokens = await tokenServer(t)
     const file = writeRoutes(t, tokens.tokenUrl)
-    const recorder = moduleRecorder(t)
+    const recorder = loadRecorder(t)
     const args = command === 'check' ? ['check', '-c', file] : ['token', 'api', '-c', file]
-    const result = await runCli(args, { env: { NODE_OPTIONS: recorder.options } })
+    const result = await runCli(args, { env: recorder.env })
     assert.equal(result.code, 0, result.stderr)
     assert.equal(tokens.calls.length, 1, 'the command did its work')
     const loaded = recorder.loaded()
@@ -102,12 +93,51 @@ test('`token` answering from the store loads no HTTP client and no logger either
   const file = writeRoutes(t, tokens.tokenUrl, ['store:', '  type: file', `  dir: ${join(tempDir(t), 'state')}`])
   const first = await runCli(['token', 'api', '-c', file])
   assert.equal(first.code, 0, first.stderr)
-  const recorder = moduleRecorder(t)
-  const stored = await runCli(['token', 'api', '-c', file], { env: { NODE_OPTIONS: recorder.options } })
+  const recorder = loadRecorder(t)
+  const stored = await runCli(['token', 'api', '-c', file], { env: recorder.env })
   assert.equal(stored.code, 0, stored.stderr)
   assert.equal(stored.stdout, first.stdout, 'the stored token was printed')
   assert.equal(tokens.calls.length, 1, 'no second token request')
   const loaded = recorder.loaded()
   assert.ok(loaded.some((url) => url.endsWith('/src/auth/file-token-store.ts')), 'the recorder saw the file store load')
   assert.deepEqual(loaded.filter((url) => [...SERVER_MODULES, ...REQUEST_MODULES].some((pattern) => pattern.test(url))), [])
+  // The tools' bundle, compiled from its code cache; undici's bundle is not even read.
+  const files = recorder.files()
+  const dist = (name: string): string => join(ROOT, 'dist', name)
+  assert.ok(files.includes(dist('tools.js')) && files.includes(dist('tools.js.v8-cache')), 'the tools bundle and its code cache are read')
+  for (const name of ['serve.js', 'undici.js']) assert.ok(!files.includes(dist(name)), `dist/${name} is not read`)
+  // node:net is there: process.stdout is a socket when it is a pipe, as under $(...).
+  const builtins = recorder.builtins()
+  for (const builtin of ['http', 'https', 'tls', 'child_process', 'worker_threads']) {
+    assert.ok(!builtins.includes(builtin), `node:${builtin} is not loaded; loaded: ${builtins.join(', ')}`)
+  }
+})
+
+test('`token` that must ask for a token reads undici\'s bundle then, and still nothing of the server', async (t) => {
+  const tokens = await tokenServer(t)
+  const file = writeRoutes(t, tokens.tokenUrl)
+  const recorder = loadRecorder(t)
+  const result = await runCli(['token', 'api', '-c', file], { env: recorder.env })
+  assert.equal(result.code, 0, result.stderr)
+  assert.equal(tokens.calls.length, 1)
+  const files = recorder.files()
+  assert.ok(files.includes(join(ROOT, 'dist/undici.js')) && files.includes(join(ROOT, 'dist/undici.js.v8-cache')), 'undici\'s bundle and its code cache are read')
+  assert.ok(!files.includes(join(ROOT, 'dist/serve.js')), 'dist/serve.js is not read')
+})
+
+test('the Node that built dist/ accepts the code cache of every bundle', async () => {
+  const script = [
+    `const { loadBundle } = require(${JSON.stringify(join(ROOT, 'dist/bundle-loader.js'))})`,
+    'const rejected = {}',
+    `for (const name of ['tools', 'undici', 'serve']) rejected[name] = loadBundle(${JSON.stringify(join(ROOT, 'dist'))} + '/' + name + '.js').script.cachedDataRejected`,
+    'process.stdout.write(JSON.stringify(rejected))',
+    'process.exit(0)'
+  ].join('\n')
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`${err.message}\n${stderr}`))
+      else resolve(stdout)
+    })
+  })
+  assert.deepEqual(JSON.parse(out), { tools: false, undici: false, serve: false })
 })
