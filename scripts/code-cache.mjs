@@ -25,6 +25,7 @@ const lines = []
 const io = { out: (line) => lines.push(line), err: (line) => lines.push(line) }
 const file = join(DIST, `${bundle}.js`)
 const { exports, script } = loadBundle(file)
+if (script === undefined) throw new Error('code cache: run without --enable-source-maps')
 
 try {
   if (bundle === 'tools') await warmTools()

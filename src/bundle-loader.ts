@@ -18,12 +18,18 @@ export const CODE_CACHE_SUFFIX = '.v8-cache'
 
 export interface LoadedBundle {
   exports: unknown
-  /** The compiled script: the build makes its code cache after a warm-up run. */
-  script: Script
+  /** The compiled script (the build makes its code cache after a warm-up run); none when Node's loader ran the file. */
+  script?: Script
 }
 
-/** Runs a CommonJS file with `exports`, `require` (resolving from its folder), `module`, `__filename` and `__dirname`. */
+/**
+ * Runs a CommonJS file with `exports`, `require` (resolving from its folder),
+ * `module`, `__filename` and `__dirname`. Under `--enable-source-maps` it is
+ * left to Node's loader, which maps stack traces to src/ and which a script
+ * of node:vm does not get on Node 20.
+ */
 export function loadBundle (file: string): LoadedBundle {
+  if (process.sourceMapsEnabled) return { exports: createRequire(file)(file) as unknown }
   // The build keeps the bundles ASCII, so Latin-1 reads them as they are, in a tenth of UTF-8's time.
   const source = readFileSync(file, 'latin1')
   let cachedData: Buffer | undefined

@@ -129,7 +129,7 @@ test('the Node that built dist/ accepts the code cache of every bundle', async (
   const script = [
     `const { loadBundle } = require(${JSON.stringify(join(ROOT, 'dist/bundle-loader.js'))})`,
     'const rejected = {}',
-    `for (const name of ['tools', 'undici', 'serve']) rejected[name] = loadBundle(${JSON.stringify(join(ROOT, 'dist'))} + '/' + name + '.js').script.cachedDataRejected`,
+    `for (const name of ['tools', 'undici', 'serve']) rejected[name] = loadBundle(${JSON.stringify(join(ROOT, 'dist'))} + '/' + name + '.js').script?.cachedDataRejected`,
     'process.stdout.write(JSON.stringify(rejected))',
     'process.exit(0)'
   ].join('\n')
