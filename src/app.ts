@@ -107,7 +107,7 @@ export function serverSettings (): ServerOptions {
 
 /** Builds the proxy (routes, error handling, request log) without listening. */
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
-  const metrics = options.metrics ?? new Metrics(options.now)
+  const metrics = options.metrics ?? await Metrics.exported(options.now)
   const created = await createBrokers(config, options, metrics)
   const { brokers } = created
   const inherited = new Set(options.previous?.brokers.values())
@@ -196,7 +196,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     storeHealth,
     routeToken: (name) => routeTokens.get(name),
     activity: (route) => metrics.activity(route),
-    metricsText: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+    metricsText: async () => await metrics.text(),
     cutInFlight: () => { shutdownCut.active = true },
     upgrades,
     retire: () => {
