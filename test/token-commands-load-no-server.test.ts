@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 import { runCli, tempDir } from './cli-helpers.js'
 import { tokenServer } from './helpers.js'
+import { moduleRecorder } from './module-recorder.js'
 
 /**
  * `check` and `token` build the brokers alone: they start no HTTP server and
  * load none of the proxy, admin or metrics code, nor fastify, prom-client,
  * ws or pino-pretty, so they start fast and a scripted `token` stays light.
- * Every module the CLI process resolves is recorded by a module hook; a file
- * of the bundle (dist/) stands for the sources its source map lists.
+ * Every module the CLI process resolves is recorded (test/module-recorder.ts).
  */
 const SERVER_MODULES = [
   /\/src\/(app|server|demo)\.ts$/,
@@ -23,43 +22,6 @@ const SERVER_MODULES = [
 const REQUEST_MODULES = [
   /\/node_modules\/(undici|pino)\//
 ]
-
-function moduleRecorder (t: TestContext): { options: string, loaded: () => string[] } {
-  const dir = tempDir(t)
-  const log = join(dir, 'modules.log')
-  writeFileSync(log, '')
-  const hooks = join(dir, 'hooks.mjs')
-  writeFileSync(hooks, [
-    "import { appendFileSync } from 'node:fs'",
-    'let log',
-    'export function initialize (data) { log = data.log }',
-    'export async function resolve (specifier, context, next) {',
-    '  const resolved = await next(specifier, context)',
-    "  appendFileSync(log, resolved.url + '\\n')",
-    '  return resolved',
-    '}'
-  ].join('\n'))
-  const register = join(dir, 'register.mjs')
-  writeFileSync(register, [
-    "import { register } from 'node:module'",
-    `register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { log: ${JSON.stringify(log)} } })`
-  ].join('\n'))
-  return {
-    options: `--import ${pathToFileURL(register).href}`,
-    loaded: () => sourcesOf(readFileSync(log, 'utf8').split('\n').filter((l) => l !== ''))
-  }
-}
-
-/** Module URLs, each file of dist/ replaced by the sources bundled into it. */
-function sourcesOf (urls: string[]): string[] {
-  return urls.flatMap((url) => {
-    if (!url.startsWith('file:')) return [url]
-    const map = `${fileURLToPath(url)}.map`
-    if (!url.includes('/dist/') || !existsSync(map)) return [url]
-    const { sources } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }
-    return sources.map((source) => pathToFileURL(resolve(dirname(map), source)).href)
-  })
-}
 
 function writeRoutes (t: TestContext, tokenUrl: string, store: string[] = []): string {
   const file = join(tempDir(t), 'cfg.yaml')
