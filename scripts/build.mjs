@@ -15,6 +15,7 @@
  */
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,7 +34,14 @@ const EXTERNAL = ['pino', 'pino-pretty', 'thread-stream', 'ioredis']
  * The bundles the command loads (src/bundle-loader.ts): the server's, the tools', undici for the
  * tools; and logger.js, which the tests also load on its own.
  */
-const BUNDLES = { serve: 'src/commands/serve.ts', tools: 'src/commands/tools.ts', undici: 'undici', logger: 'src/logger.ts' }
+const BUNDLES = {
+  serve: 'src/commands/serve.ts',
+  tools: 'src/commands/tools.ts',
+  undici: 'src/auth/undici-parts.ts',
+  prometheus: 'src/telemetry/prometheus.ts',
+  ws: 'ws',
+  logger: 'src/logger.ts'
+}
 
 const common = {
   absWorkingDir: ROOT,
@@ -45,7 +53,8 @@ const common = {
   // The sources read files next to their own (`new URL('../package.json', import.meta.url)`, the
   // status page): in a bundle, next to the bundle, which sits where src/ does, one folder down.
   define: { 'import.meta.url': '__bundleUrl' },
-  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // 'use strict' first: esbuild's own directive comes after the banner, where it would not count.
+  banner: { js: "'use strict'; const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: true,
   // As tsc's maps: file and line of the source, not its text (the package stays small).
   sourcesContent: false,
@@ -69,27 +78,37 @@ const commandsFromBundles = {
 }
 
 /**
- * In dist/tools.js, undici is a bundle of its own, dist/undici.js (with its code cache), loaded
- * on the first token request: `token` answered from the store does not even read it. The server
- * makes a request at once, so dist/serve.js holds undici itself.
+ * Modules imported on first use that are bundles of their own, loaded then by
+ * src/bundle-loader.ts: in dist/tools.js, undici (the first token request;
+ * `token` answered from the store does not even read it; the server makes
+ * requests at once and holds undici itself); in dist/serve.js, prom-client
+ * (only with an admin port) and ws (at the first websocket upgrade).
  */
-const undiciApart = {
-  name: 'undici-apart',
-  setup (builder) {
-    builder.onResolve({ filter: /^undici$/ }, () => ({ path: 'undici', namespace: 'undici-apart' }))
-    builder.onLoad({ filter: /.*/, namespace: 'undici-apart' }, () => ({
-      contents: "module.exports = require('./bundle-loader.js').loadBundle(require('node:path').join(__dirname, 'undici.js')).exports",
-      loader: 'js'
-    }))
-    builder.onResolve({ filter: /^\.\/bundle-loader\.js$/, namespace: 'undici-apart' }, (args) => ({ path: args.path, external: true }))
+const APART = {
+  tools: { './undici-parts.js': 'undici' },
+  serve: { './prometheus.js': 'prometheus', ws: 'ws' }
+}
+
+/** Each dynamic import named in `apart` becomes a require of its own bundle at that moment. */
+function bundlesApart (apart) {
+  const filter = new RegExp(`^(${Object.keys(apart).map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`)
+  return {
+    name: 'bundles-apart',
+    setup (builder) {
+      builder.onResolve({ filter }, (args) => args.kind === 'dynamic-import' ? { path: apart[args.path], namespace: 'bundle-apart' } : undefined)
+      builder.onLoad({ filter: /.*/, namespace: 'bundle-apart' }, (args) => ({
+        contents: `module.exports = require('./bundle-loader.js').loadBundle(require('node:path').join(__dirname, ${JSON.stringify(`${args.path}.js`)})).exports`,
+        loader: 'js'
+      }))
+      builder.onResolve({ filter: /^\.\/bundle-loader\.js$/, namespace: 'bundle-apart' }, (args) => ({ path: args.path, external: true }))
+    }
   }
 }
 
 rmSync(DIST, { recursive: true, force: true })
 const results = await Promise.all([
   build({ ...common, entryPoints: { cli: 'src/cli.ts', 'bundle-loader': 'src/bundle-loader.ts' }, outdir: DIST, plugins: [commandsFromBundles] }),
-  build({ ...common, entryPoints: { tools: BUNDLES.tools }, outdir: DIST, plugins: [undiciApart] }),
-  ...['serve', 'logger', 'undici'].map((name) => build({ ...common, entryPoints: { [name]: BUNDLES[name] }, outdir: DIST }))
+  ...Object.entries(BUNDLES).map(([name, entry]) => build({ ...common, entryPoints: { [name]: entry }, outdir: DIST, plugins: name in APART ? [bundlesApart(APART[name])] : [] }))
 ])
 // dist/ holds CommonJS files under a package of ES modules.
 writeFileSync(join(DIST, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`)
@@ -111,8 +130,18 @@ for (const [file] of results.flatMap((r) => Object.entries(r.metafile.outputs)))
 
 const CACHED = ['tools', 'serve', 'undici']
 for (const bundle of CACHED) {
-  execFileSync(process.execPath, [join(ROOT, 'scripts/code-cache.mjs'), bundle], { stdio: 'inherit', env: { PATH: process.env.PATH } })
+  // No NODE_OPTIONS: a cache is made with no V8 flags, as the command runs.
+  const { NODE_OPTIONS, ...env } = process.env
+  execFileSync(process.execPath, [join(ROOT, 'scripts/code-cache.mjs'), bundle], { stdio: 'inherit', env })
 }
+// What src/bundle-loader.ts checks before it uses a cache: this Node, this architecture, the
+// SHA-256 of the bundle and of its cache.
+const sha256 = (file) => createHash('sha256').update(readFileSync(join(DIST, file))).digest('hex')
+writeFileSync(join(DIST, 'code-cache.json'), `${JSON.stringify({
+  node: process.version,
+  arch: process.arch,
+  bundles: Object.fromEntries(CACHED.map((b) => [`${b}.js`, { source: sha256(`${b}.js`), cache: sha256(`${b}.js.v8-cache`) }]))
+}, null, 2)}\n`)
 
 const outputs = results.flatMap((r) => Object.entries(r.metafile.outputs)).filter(([file]) => file.endsWith('.js'))
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`

@@ -16,6 +16,7 @@ import { BadRequestError, RouteNotFoundError } from './errors.js'
 import { sendError } from './proxy/error-reply.js'
 import { clientErrorHandler } from './proxy/client-errors.js'
 import { exposedWithoutProtection, registerGuards } from './proxy/guards.js'
+import { noSchemas } from './proxy/no-schemas.js'
 import { requestEnded } from './proxy/request-log.js'
 import { attachRequestState } from './proxy/request-state.js'
 import { registerRoute } from './proxy/route.js'
@@ -107,7 +108,7 @@ export function serverSettings (): ServerOptions {
 
 /** Builds the proxy (routes, error handling, request log) without listening. */
 export async function buildApp (config: Config, options: AppOptions): Promise<ProxyApp> {
-  const metrics = options.metrics ?? new Metrics(options.now)
+  const metrics = options.metrics ?? await Metrics.exported(options.now)
   const created = await createBrokers(config, options, metrics)
   const { brokers } = created
   const inherited = new Set(options.previous?.brokers.values())
@@ -135,6 +136,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     clientErrorHandler,
     routerOptions: { constraints: { upgrade: websocketConstraint as never } },
+    schemaController: noSchemas,
     // Bad URLs (malformed percent-encoding) get the proxy's JSON error shape too.
     frameworkErrors: (error, request, reply) => sendError(request, reply, new BadRequestError(error.message, { cause: error }))
   })
@@ -196,7 +198,7 @@ export async function buildApp (config: Config, options: AppOptions): Promise<Pr
     storeHealth,
     routeToken: (name) => routeTokens.get(name),
     activity: (route) => metrics.activity(route),
-    metricsText: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+    metricsText: async () => await metrics.text(),
     cutInFlight: () => { shutdownCut.active = true },
     upgrades,
     retire: () => {

@@ -34,8 +34,9 @@ export interface RunningServer {
  * connections; the admin port, when enabled, listens beside it.
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
-  // One registry for the process: counters survive reloads.
-  const metrics = new Metrics()
+  // One registry for the process: counters survive reloads. Only the admin port shows them, and it
+  // cannot be turned on by a reload: without it, the Prometheus metrics are neither loaded nor kept.
+  const metrics = config.admin === false ? new Metrics() : await Metrics.exported()
   let current = await buildApp(config, { logger, metrics })
   let inFlight = 0
   const busy = (): boolean => inFlight > 0

@@ -47,14 +47,15 @@ export interface ServeProcess {
 
 /**
  * `node dist/cli.js serve -c FILE` as a child process, killed after the test
- * by its handle; resolves once the proxy logs that it listens.
+ * by its handle; resolves once the proxy logs that it listens. `env` is added
+ * to its environment.
  */
-export async function spawnServe (t: TestContext, configFile: string, cwd: string = ROOT, cli: string = CLI): Promise<ServeProcess> {
+export async function spawnServe (t: TestContext, configFile: string, cwd: string = ROOT, cli: string = CLI, env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" first`)
   const child = spawn(process.execPath, [cli, 'serve', '-c', configFile], {
     cwd,
     // PATH only: nothing from the developer's shell (BEARER_PROXY_CONFIG, secrets).
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })

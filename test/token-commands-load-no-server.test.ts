@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ROOT, runCli, tempDir } from './cli-helpers.js'
 import { tokenServer } from './helpers.js'
+import { loadRecorder } from './module-recorder.js'
 
 /**
  * `check` and `token` build the brokers alone: they start no HTTP server and
@@ -24,33 +24,6 @@ const SERVER_MODULES = [
 const REQUEST_MODULES = [
   /\/node_modules\/(undici|pino)\//
 ]
-
-/**
- * Runs the CLI under test/fixtures/load-recorder.cjs: the files it reads
- * (the bundles of dist/) and resolves (packages left out of the bundles),
- * and the built-in modules it loads.
- */
-function loadRecorder (t: TestContext): { env: NodeJS.ProcessEnv, loaded: () => string[], files: () => string[], builtins: () => string[] } {
-  const file = join(tempDir(t), 'loaded.json')
-  const record = (): { files: string[], builtins: string[] } => JSON.parse(readFileSync(file, 'utf8')) as { files: string[], builtins: string[] }
-  return {
-    env: { NODE_OPTIONS: `--require ${join(ROOT, 'test/fixtures/load-recorder.cjs')}`, LOAD_RECORD_FILE: file },
-    loaded: () => sourcesOf(record().files.map((f) => pathToFileURL(f).href)),
-    files: () => record().files,
-    builtins: () => record().builtins
-  }
-}
-
-/** Module URLs, each file of dist/ replaced by the sources bundled into it. */
-function sourcesOf (urls: string[]): string[] {
-  return urls.flatMap((url) => {
-    if (!url.startsWith('file:')) return [url]
-    const map = `${fileURLToPath(url)}.map`
-    if (!url.includes('/dist/') || !existsSync(map)) return [url]
-    const { sources } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] }
-    return sources.map((source) => pathToFileURL(resolve(dirname(map), source)).href)
-  })
-}
 
 function writeRoutes (t: TestContext, tokenUrl: string, store: string[] = []): string {
   const file = join(tempDir(t), 'cfg.yaml')
@@ -125,19 +98,39 @@ test('`token` that must ask for a token reads undici\'s bundle then, and still n
   assert.ok(!files.includes(join(ROOT, 'dist/serve.js')), 'dist/serve.js is not read')
 })
 
-test('the Node that built dist/ accepts the code cache of every bundle', async () => {
+/** How `node [FLAGS] -e` loading each bundle of DIR through dist/bundle-loader.js used its code cache. */
+async function cacheUse (dir: string, flags: string[] = [], bundles = ['tools', 'undici', 'serve']): Promise<Record<string, string>> {
   const script = [
-    `const { loadBundle } = require(${JSON.stringify(join(ROOT, 'dist/bundle-loader.js'))})`,
-    'const rejected = {}',
-    `for (const name of ['tools', 'undici', 'serve']) rejected[name] = loadBundle(${JSON.stringify(join(ROOT, 'dist'))} + '/' + name + '.js').script?.cachedDataRejected`,
-    'process.stdout.write(JSON.stringify(rejected))',
+    `const { loadBundle } = require(${JSON.stringify(join(dir, 'bundle-loader.js'))})`,
+    'const use = {}',
+    `for (const name of ${JSON.stringify(bundles)}) use[name] = loadBundle(${JSON.stringify(dir)} + '/' + name + '.js').cache`,
+    'process.stdout.write(JSON.stringify(use))',
     'process.exit(0)'
   ].join('\n')
-  const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['-e', script], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+  return await new Promise((resolve, reject) => {
+    execFile(process.execPath, [...flags, '-e', script], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
       if (err !== null) reject(new Error(`${err.message}\n${stderr}`))
-      else resolve(stdout)
+      else resolve(JSON.parse(stdout) as Record<string, string>)
     })
   })
-  assert.deepEqual(JSON.parse(out), { tools: false, undici: false, serve: false })
+}
+
+test('the Node that built dist/ compiles every bundle from its code cache; V8 flags make V8 refuse them', async () => {
+  assert.deepEqual(await cacheUse(join(ROOT, 'dist')), { tools: 'used', undici: 'used', serve: 'used' })
+  assert.deepEqual(await cacheUse(join(ROOT, 'dist'), ['--max-old-space-size=300']), { tools: 'rejected', undici: 'rejected', serve: 'rejected' })
+})
+
+test('a cache is not used for a bundle changed after the build, even by as many bytes, nor when the cache itself is damaged', async (t) => {
+  const dir = join(tempDir(t), 'dist')
+  cpSync(join(ROOT, 'dist'), dir, { recursive: true })
+  // A same-length edit: V8's own check compares lengths only, and would run the cached old code.
+  const tools = readFileSync(join(dir, 'tools.js'), 'latin1')
+  assert.ok(tools.includes('never expires'))
+  writeFileSync(join(dir, 'tools.js'), tools.replace('never expires', 'NEVER EXPIRES'), 'latin1')
+  // Bytes of the cache's payload changed: V8 does not check them and could crash on them.
+  const cache = readFileSync(join(dir, 'undici.js.v8-cache'))
+  for (let i = 64; i < 84; i++) cache[i] = (cache[i] as number) ^ 0x5a
+  writeFileSync(join(dir, 'undici.js.v8-cache'), cache)
+  // dist/serve.js needs node_modules (pino), which the copy has not: the two others.
+  assert.deepEqual(await cacheUse(dir, [], ['tools', 'undici']), { tools: 'none', undici: 'none' })
 })

@@ -36,7 +36,7 @@ test('a websocket session ends with one log line (route, path without query, ms,
   const text = proxy.logs.text()
   for (const secret of ['query-secret-7d1', 'client-own-token', 'token-1']) assert.ok(!text.includes(secret), `no ${secret} in the logs`)
 
-  const metrics = await proxy.metrics.registry.metrics()
+  const { text: metrics } = await proxy.metrics.text()
   assert.match(metrics, /^bearer_proxy_websocket_sessions_total\{route="api"\} 1$/m)
 })
 

@@ -6,6 +6,7 @@ import { addressText, isSocketAddress, type Config, type RouteConfig } from '../
 import { HostNotAllowedError, OriginNotAllowedError, RouteNotFoundError } from '../errors.js'
 import { sendError } from '../proxy/error-reply.js'
 import { allowedHosts, hostAllowed, isIpLiteralHost, isLoopbackHost } from '../proxy/guards.js'
+import { noSchemas } from '../proxy/no-schemas.js'
 import type { RouteActivity } from '../telemetry/activity.js'
 import type { AdminSource, RouteToken } from './source.js'
 
@@ -61,7 +62,8 @@ export async function buildAdminApp (current: () => AdminSource, logger: Logger,
     loggerInstance: logger.child({ component: 'admin' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     // A request without Host gets the JSON HOST_NOT_ALLOWED below, not Node's bare 400.
-    http: { requireHostHeader: false }
+    http: { requireHostHeader: false },
+    schemaController: noSchemas
   })
   const { config } = current()
   if (config.admin !== false && !isSocketAddress(config.admin) && !isLoopbackHost(config.admin.host)) {

@@ -1,5 +1,5 @@
-/** undici's exports; its default export is the whole module, as bundled and as loaded from node_modules. */
-type Undici = typeof import('undici').default
+/** The parts of undici the token machinery uses. */
+export type Undici = typeof import('./undici-parts.js')
 
 let undici: Promise<Undici> | undefined
 
@@ -10,7 +10,6 @@ let undici: Promise<Undici> | undefined
  * request at all.
  */
 export async function loadUndici (): Promise<Undici> {
-  // The default export: a bundle's dynamic import of a CommonJS module has no named ones.
-  undici ??= import('undici').then((module) => module.default)
+  undici ??= import('./undici-parts.js')
   return await undici
 }

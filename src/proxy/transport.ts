@@ -1,4 +1,5 @@
-import { Agent, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
+import { Agent } from '../auth/undici-parts.js'
 import { tlsConnectOptions, type TlsClientSettings, type TlsConnectOptions } from '../auth/tls-agent.js'
 
 /** TLS options of a route's upstream connections, in the shape both undici and ws take. */

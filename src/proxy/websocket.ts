@@ -1,7 +1,8 @@
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import WebSocket, { WebSocketServer } from 'ws'
+import type WebSocket from 'ws'
+import type { WebSocketServer } from 'ws'
 import type { Metrics } from '../telemetry/metrics.js'
 import type { CredentialHeaders, RouteCredential } from '../auth/credential.js'
 import type { RouteConfig } from '../config/schema.js'
@@ -36,6 +37,23 @@ const EARLY_BYTES = 64 * 1024
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/
 /** An RFC 7230 token: what a subprotocol name must be. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+type Ws = typeof import('ws')
+/** ws, once loaded. */
+let wsModule: Ws | undefined
+let loadingWs: Promise<Ws> | undefined
+
+/**
+ * ws is loaded by the first upgrade request, not at start-up: most proxies
+ * never relay a websocket, and it is a good part of what a start loads.
+ */
+async function loadWs (): Promise<Ws> {
+  loadingWs ??= import('ws').then((module) => {
+    wsModule = module
+    return module
+  })
+  return await loadingWs
+}
 
 /**
  * The route constraint that sends requests naming `Upgrade: websocket` to the
@@ -109,19 +127,15 @@ export class WebsocketUpgrades {
   readonly #sessions = new Set<Session>()
   /** Every upgraded connection still open: a handshake's or a session's. */
   readonly #sockets = new Set<Duplex>()
-  readonly server = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    maxPayload: MAX_MESSAGE_BYTES,
-    // Each leg negotiates its own extensions; messages are relayed whole, not frame by frame.
-    perMessageDeflate: false,
-    handleProtocols: (_offered, request) => this.#protocols.get(request) ?? false
-  })
+  /** Made by the first accepted upgrade (ws is loaded by then). */
+  #server: WebSocketServer | undefined
 
   #closing = false
 
   constructor (app: FastifyInstance) {
     app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Loads while the request is routed and its credential is got; a failure shows at the handshake.
+      loadWs().catch(() => {})
       // Node stops listening for errors on an upgraded connection: a reset would otherwise crash the process.
       socket.on('error', () => socket.destroy())
       this.#sockets.add(socket)
@@ -146,7 +160,15 @@ export class WebsocketUpgrades {
   /** Answers `101` on the client's connection with the upstream's subprotocol; `use` gets the client's side. */
   accept (req: IncomingMessage, pending: PendingUpgrade, protocol: string, use: (client: WebSocket) => void): void {
     if (protocol !== '') this.#protocols.set(req, protocol)
-    this.server.handleUpgrade(req, pending.socket, pending.release(), (client) => {
+    this.#server ??= new (wsModule as Ws).WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: MAX_MESSAGE_BYTES,
+      // Each leg negotiates its own extensions; messages are relayed whole, not frame by frame.
+      perMessageDeflate: false,
+      handleProtocols: (_offered, request) => this.#protocols.get(request) ?? false
+    })
+    this.#server.handleUpgrade(req, pending.socket, pending.release(), (client) => {
       // ws listens for the connection's data now; release() had paused it, and a listener added
       // to a stream paused on purpose does not start it.
       pending.socket.resume()
@@ -271,7 +293,12 @@ export function websocketHandler ({ route, credential, tls, metrics, upgrades }:
     function handshake (sent: CredentialHeaders, retried: boolean): void {
       // The client left while the credential was on its way.
       if (answered) return
-      const ws = attempt = new WebSocket(wsOrigin + target, protocols, {
+      if (wsModule === undefined) {
+        loadWs().then(() => handshake(sent, retried), refuse)
+        return
+      }
+      const { default: Client } = wsModule
+      const ws = attempt = new Client(wsOrigin + target, protocols, {
         // The route transport's TLS options, certificate verification stated explicitly among them:
         // NODE_TLS_REJECT_UNAUTHORIZED=0 must not turn verification off here.
         ...tls,
@@ -412,7 +439,7 @@ function relay (from: WebSocket, to: WebSocket, count: (bytes: number) => void):
   from.on('message', (data, isBinary) => {
     // Closing: ws would drop the message but count it as buffered, which would hold `from` back
     // again and keep its close frame unread.
-    if (to.readyState !== WebSocket.OPEN) return
+    if (to.readyState !== to.OPEN) return
     // binaryType is nodebuffer: a whole message is one Buffer.
     const message = data as Buffer
     count(message.length)

@@ -1,4 +1,3 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { ActivityCounter, type RouteActivity } from './activity.js'
 
 /**
@@ -22,52 +21,56 @@ export type TokenExpirySource = () => Iterable<TokenExpiry>
 /** The route label of requests that matched no route: fixed, and no route name can spell it. */
 const NO_ROUTE_LABEL = '(none)'
 
+/** One route, method and status class of answered requests, as an exporter counts them. */
+export interface RequestSeries {
+  count: { inc: () => void }
+  duration: { observe: (value: number) => void }
+}
+
+/** Where the counts go to be scraped (telemetry/prometheus.ts); absent when nothing can read them. */
+export interface MetricsExporter {
+  requestSeries (route: string, method: string, statusClass: string): RequestSeries
+  upstreamError (route: string, code: string): void
+  tokenRequest (route: string, outcome: TokenOutcome): void
+  replay (route: string): void
+  websocketSession (route: string): void
+  storeError (operation: StoreOperation): void
+  text (): Promise<{ contentType: string, text: string }>
+}
+
+const UNCOUNTED: RequestSeries = { count: { inc: () => {} }, duration: { observe: () => {} } }
+
 /**
- * The proxy's Prometheus metrics, in a registry of its own (so two proxies in
- * one process, as in tests, never share counters). Labels are route names,
- * methods, status classes and outcome words: never a path, token or secret.
+ * The proxy's metrics: each route's activity (the admin's /routes and status
+ * page), and the Prometheus metrics of /metrics when they are exported
+ * (`Metrics.exported`). Without an admin port nothing can read the latter:
+ * the process then neither loads prom-client nor runs its default
+ * collectors (an event loop delay timer every 10 ms, a GC observer).
  */
 export class Metrics {
-  readonly registry = new Registry()
-  readonly #requests: Counter<'route' | 'method' | 'status_class'>
-  readonly #duration: Histogram<'route'>
-  readonly #upstreamErrors: Counter<'route' | 'code'>
-  readonly #tokenRequests: Counter<'route' | 'outcome'>
-  readonly #replays: Counter<'route'>
-  readonly #websocketSessions: Counter<'route'>
-  readonly #storeErrors: Counter<'operation'>
+  readonly #exporter: MetricsExporter | undefined
   /** Per route, method and status class, the labelled children: prom-client hashes the labels on every call otherwise. */
-  readonly #requestChildren = new Map<string, { count: { inc: () => void }, duration: { observe: (value: number) => void }, activity: ActivityCounter | undefined }>()
+  readonly #requestChildren = new Map<string, RequestSeries & { activity: ActivityCounter | undefined }>()
   readonly #activity = new Map<string, ActivityCounter>()
   readonly #now: () => number
   /** None until the routes are built: until then the gauge has no series. */
   #expiries: TokenExpirySource = () => []
 
-  constructor (now: () => number = Date.now) {
+  /** Metrics counted for the admin's activity views only; `exported` gives the Prometheus ones too. */
+  constructor (now: () => number = Date.now, exporter?: (expiries: TokenExpirySource) => MetricsExporter) {
     this.#now = now
-    const expiries = (): Iterable<TokenExpiry> => this.#expiries()
-    const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry })
-    this.#requests = new Counter({ name: 'bearer_proxy_requests_total', help: 'Requests answered, by route, method and status class', labelNames: ['route', 'method', 'status_class'], registers })
-    this.#duration = new Histogram({ name: 'bearer_proxy_request_duration_seconds', help: 'Time to answer a request, by route', labelNames: ['route'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers })
-    this.#upstreamErrors = new Counter({ name: 'bearer_proxy_upstream_errors_total', help: 'Upstream failures answered by the proxy, by route and error code', labelNames: ['route', 'code'], registers })
-    this.#tokenRequests = new Counter({ name: 'bearer_proxy_token_requests_total', help: 'Token requests, by route and outcome', labelNames: ['route', 'outcome'], registers })
-    this.#replays = new Counter({ name: 'bearer_proxy_replays_total', help: 'Requests replayed with a new token after a retryOn answer', labelNames: ['route'], registers })
-    this.#websocketSessions = new Counter({ name: 'bearer_proxy_websocket_sessions_total', help: 'Websocket sessions relayed to their end, by route', labelNames: ['route'], registers })
-    this.#storeErrors = new Counter({ name: 'bearer_proxy_store_errors_total', help: 'Token store failures (Redis unreachable, timing out or refusing), by operation; connection attempts count as connect', labelNames: ['operation'], registers })
-    const expiry = new Gauge({
-      name: 'bearer_proxy_token_expiry_seconds',
-      help: 'Seconds until the current token of each route expires (absent while a route has none or it never expires)',
-      labelNames: ['route'],
-      registers,
-      collect () {
-        expiry.reset()
-        const at = now()
-        for (const { route, expiresAt } of expiries()) {
-          if (expiresAt !== undefined && Number.isFinite(expiresAt)) expiry.set({ route }, Math.round((expiresAt - at) / 1000))
-        }
-      }
-    })
+    this.#exporter = exporter?.(() => this.#expiries())
+  }
+
+  /** Metrics with their Prometheus exporter (prom-client is loaded now). */
+  static async exported (now: () => number = Date.now): Promise<Metrics> {
+    const { PrometheusExporter } = await import('./prometheus.js')
+    return new Metrics(now, (expiries) => new PrometheusExporter(now, expiries))
+  }
+
+  /** The Prometheus text of /metrics; empty when they are not exported. */
+  async text (): Promise<{ contentType: string, text: string }> {
+    return await this.#exporter?.text() ?? { contentType: 'text/plain; version=0.0.4; charset=utf-8', text: '' }
   }
 
   /**
@@ -87,8 +90,7 @@ export class Metrics {
     let children = this.#requestChildren.get(key)
     if (children === undefined) {
       children = {
-        count: this.#requests.labels({ route, method, status_class: statusClass }),
-        duration: this.#duration.labels({ route }),
+        ...(this.#exporter?.requestSeries(route, method, statusClass) ?? UNCOUNTED),
         activity: routeName === undefined ? undefined : this.#activityOf(routeName)
       }
       this.#requestChildren.set(key, children)
@@ -99,11 +101,11 @@ export class Metrics {
   }
 
   upstreamError (route: string, code: string): void {
-    this.#upstreamErrors.inc({ route, code })
+    this.#exporter?.upstreamError(route, code)
   }
 
   tokenRequest (route: string, outcome: TokenOutcome): void {
-    this.#tokenRequests.inc({ route, outcome })
+    this.#exporter?.tokenRequest(route, outcome)
     const activity = this.#activityOf(route)
     activity.tokenRequests++
     if (outcome === 'rejected' || outcome === 'unavailable') activity.tokenFailures++
@@ -124,14 +126,14 @@ export class Metrics {
   }
 
   replay (route: string): void {
-    this.#replays.inc({ route })
+    this.#exporter?.replay(route)
   }
 
   websocketSession (route: string): void {
-    this.#websocketSessions.inc({ route })
+    this.#exporter?.websocketSession(route)
   }
 
   storeError (operation: StoreOperation): void {
-    this.#storeErrors.inc({ operation })
+    this.#exporter?.storeError(operation)
   }
 }

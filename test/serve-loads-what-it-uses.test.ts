@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { ROOT, tempDir } from './cli-helpers.js'
+import { clientCredentialsRoute, recordingUpstream, tokenServer } from './helpers.js'
+import { loadRecorder } from './module-recorder.js'
+import { freePort, spawnServe, writeConfig } from './operability-helpers.js'
+
+/**
+ * `serve` loads what its config and its traffic use: prom-client only with an
+ * admin port (nothing else can read the metrics), ws only once a websocket
+ * upgrade comes, and of undici its pools, request and errors, never its index
+ * (which builds fetch, WebSocket, caches and mocks, and loads Node's own copy
+ * of undici besides). prom-client and ws are bundles of their own in dist/,
+ * read when first used; every file the process reads or resolves is recorded
+ * (test/module-recorder.ts), a bundle standing for the sources it holds.
+ */
+const PROM_CLIENT = /\/node_modules\/prom-client\//
+const WS = /\/node_modules\/ws\//
+const UNDICI_INDEX = /\/node_modules\/undici\/index\.js$/
+
+async function serveAndProxy (t: TestContext, admin: boolean): Promise<string[]> {
+  const upstream = await recordingUpstream(t)
+  const tokens = await tokenServer(t)
+  const port = await freePort()
+  const file = join(tempDir(t), 'serve.json')
+  writeConfig(file, {
+    listen: { host: '127.0.0.1', port },
+    admin: admin ? { host: '127.0.0.1', port: 0 } : false,
+    routes: { api: clientCredentialsRoute(upstream.url, tokens.tokenUrl) }
+  })
+  const recorder = loadRecorder(t)
+  const serve = await spawnServe(t, file, undefined, undefined, recorder.env)
+  const res = await fetch(`http://127.0.0.1:${port}/api/x`)
+  assert.equal(res.status, 200)
+  assert.equal(((await res.json()) as { authorization: string }).authorization, 'Bearer token-1', 'the request went upstream with its token')
+  // The recorder writes at exit: a SIGTERM ends serve gracefully.
+  serve.child.kill('SIGTERM')
+  assert.equal((await serve.exited).code, 0)
+  assert.ok(recorder.files().includes(join(ROOT, 'dist/serve.js')), 'the server\'s bundle was read')
+  const loaded = recorder.loaded()
+  assert.ok(loaded.some((url) => url.endsWith('/src/proxy/forward.ts')), 'the recorder saw the proxy load')
+  assert.ok(loaded.some((url) => url.endsWith('/node_modules/undici/lib/dispatcher/agent.js')), 'the recorder saw undici\'s pools load')
+  return loaded
+}
+
+test('serve without an admin port, proxying plain requests, loads neither prom-client, ws nor undici\'s index', async (t) => {
+  const loaded = await serveAndProxy(t, false)
+  assert.deepEqual(loaded.filter((url) => [PROM_CLIENT, WS, UNDICI_INDEX].some((pattern) => pattern.test(url))), [])
+})
+
+test('serve with an admin port loads prom-client for its /metrics', async (t) => {
+  const loaded = await serveAndProxy(t, true)
+  assert.ok(loaded.some((url) => PROM_CLIENT.test(url)), 'prom-client loaded')
+  assert.deepEqual(loaded.filter((url) => [WS, UNDICI_INDEX].some((pattern) => pattern.test(url))), [])
+})
