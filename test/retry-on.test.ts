@@ -64,7 +64,7 @@ test('a replayed POST sends the identical body bytes both times', async (t) => {
   assert.deepEqual(s.upstream.requests.map(tokenOf), ['token-1', 'token-2'])
 })
 
-test('bodies up to 1 MiB are replayed intact, one after another, with the kept copies reused', async (t) => {
+test('bodies up to 1 MiB are replayed intact, one after another', async (t) => {
   // Refuses the first request that carries each body, whatever token it had, so every body is replayed.
   const seen = new Set<string>()
   const s = await setup(t, (req, res, clock) => {

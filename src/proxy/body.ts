@@ -3,33 +3,30 @@ import type { FastifyRequest } from 'fastify'
 
 /** Bodies up to this size are kept so a request can be replayed once after a `retryOn` answer. */
 export const MAX_REPLAY_BODY_BYTES = 1024 * 1024
-/** Copies of bodies above this size live in pooled 1 MiB slabs: allocating a fresh megabyte per upload makes the GC the bottleneck. */
-const SMALL_BODY_BYTES = 64 * 1024
-const MAX_POOLED_SLABS = 64
-const slabs: Buffer[] = []
 
 /**
- * A request body on its way to the upstream that also keeps a copy, so the
+ * A request body on its way to the upstream that also keeps it, so the
  * request can be sent again. It streams from the first byte: nothing waits for
  * the whole body before forwarding. The client's chunks are read straight off
  * its request (no pipe, no transform: per chunk, that plumbing cost more than
- * the copy) into one buffer of the announced length rather than keeping the
- * socket's chunks alive, which costs the garbage collector far less under
- * concurrent uploads. The upstream reads this stream, never the client's
- * request: when undici drops the body (the upstream answered early) it
- * destroys this stream, and the client's request stays open for the answer.
+ * keeping them) and kept as they came: Node's HTTP parser hands every piece of
+ * a body over in a buffer of its own, of its exact size, so keeping it holds
+ * no more memory than a copy would, and costs no copy (1 MiB per 1 MiB
+ * upload) and no pool of copies staying resident. They are dropped once the
+ * answer shows no replay is wanted. The upstream reads this stream, never the
+ * client's request: when undici drops the body (the upstream answered early)
+ * it destroys this stream, and the client's request stays open for the answer.
  */
 export class ReplayableBody extends Readable {
   readonly #payload: Readable
-  readonly #slab: Buffer | undefined
-  readonly #copy: Buffer
+  readonly #length: number
+  #kept: Buffer[] | undefined = []
   #size = 0
 
   constructor (payload: Readable, length: number) {
     super()
     this.#payload = payload
-    this.#slab = length > SMALL_BODY_BYTES ? slabs.pop() ?? Buffer.allocUnsafeSlow(MAX_REPLAY_BODY_BYTES) : undefined
-    this.#copy = this.#slab === undefined ? Buffer.allocUnsafe(length) : this.#slab.subarray(0, length)
+    this.#length = length
     payload.on('data', this.#onData)
     payload.once('end', this.#onEnd)
     // A client that aborts mid-body errors this stream, which ends the upstream request.
@@ -37,9 +34,9 @@ export class ReplayableBody extends Readable {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    // More than announced cannot happen (Node's parser enforces Content-Length); guard anyway.
-    if (this.#size + chunk.length <= this.#copy.length) chunk.copy(this.#copy, this.#size)
     this.#size += chunk.length
+    // More than announced cannot happen (Node's parser enforces Content-Length); guard anyway.
+    if (this.#size <= this.#length) this.#kept?.push(chunk)
     if (!this.push(chunk)) this.#payload.pause()
   }
 
@@ -57,24 +54,19 @@ export class ReplayableBody extends Readable {
     callback(err)
   }
 
-  /** Once the answer is sent: the copy's memory goes back to the pool for the next upload. */
+  /** No replay will be wanted (the answer is going to the client): the kept chunks are let go. */
   release (): void {
-    if (this.#slab !== undefined && slabs.length < MAX_POOLED_SLABS && !slabs.includes(this.#slab)) slabs.push(this.#slab)
+    this.#kept = undefined
   }
 
-  /** Whether every announced byte has passed (and been copied). */
+  /** Whether every announced byte has passed, and is still kept. */
   get complete (): boolean {
-    return this.#size === this.#copy.length
+    return this.#size === this.#length && this.#kept !== undefined
   }
 
-  /** The copy of the body; whole once `complete`. */
-  kept (): Buffer {
-    return this.#copy.subarray(0, Math.min(this.#size, this.#copy.length))
-  }
-
-  /** A fresh stream over the kept body, for the replay. */
-  static replay (body: Buffer): Readable {
-    return Readable.from([body], { objectMode: false })
+  /** A fresh stream over the kept body, for the replay; whole once `complete`. */
+  replay (): Readable {
+    return Readable.from(this.#kept ?? [], { objectMode: false })
   }
 }
 

@@ -129,6 +129,8 @@ export class Forwarding implements ExchangeRoute<ProxyState> {
       replay(state, this.#credential, this.#outgoing(request, state.target), this.#send, this.#fail)
       return undefined
     }
+    // This answer goes to the client: the body kept for a replay is let go.
+    state.body?.release()
     const headers = cleanResponseHeaders(upstreamHeaders)
     if (typeof headers.location === 'string') headers.location = this.#rewriteLocation(headers.location)
     // Node's typings say string[]; undici gives a single line as a string.

@@ -33,7 +33,7 @@ export function replay (state: ProxyState, credential: RouteCredential, outgoing
   // headersFor() may throw at once (backing off): inside then() that becomes a rejection, not a crash.
   Promise.resolve().then(() => credential.headersFor(outgoing)).then((sent: CredentialHeaders) => {
     state.sent = sent
-    if (state.body !== undefined) state.request.body = ReplayableBody.replay(state.body.kept())
+    if (state.body !== undefined) state.request.body = state.body.replay()
     send(state)
   }, (err: FastifyError) => fail(state, err))
 }

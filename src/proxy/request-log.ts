@@ -22,9 +22,6 @@ export function requestEnded (request: FastifyRequest, reply: FastifyReply, metr
   request.requestLogged = true
   const res = reply.raw
   const finished = res.writableFinished
-  // The kept copy of a replayable body goes back to the pool once the answer is out; a cut
-  // exchange's copy is left to the garbage collector, as undici may still be reading it.
-  if (finished) request.proxyState?.body?.release()
   // An answer queued behind another on a pipelined connection has no socket: its head never left.
   const cut = !finished && cutByShutdown(request)
   const status = finished || (res.headersSent && res.socket !== null) ? res.statusCode : cut ? SHUTDOWN_CUT_STATUS : NO_ANSWER_STATUS

@@ -13,7 +13,7 @@ export interface ProxyState {
   readonly target: string
   /** The credential headers the request was last sent with: the ones a `retryOn` answer refuses. */
   sent: CredentialHeaders
-  /** The body kept for a replay, released once the answer is sent. */
+  /** The body kept for a replay, let go once an answer goes to the client. */
   body?: ReplayableBody
   replayed: boolean
   /** Whether the exchange watch has it (uploads, and answers that stream). */

@@ -23,7 +23,14 @@ export interface Target {
   target: string
   measured: string
   pass: boolean
+  /** An aim beyond the target: shown as met or not yet, never as a miss. */
+  aim?: boolean
 }
+
+/** Peak RSS of bearer-proxy under the 1 MiB scenarios, at most. */
+export const PEAK_RSS_TARGET_MIB = 120
+/** RSS growth of bearer-proxy over one long stream, below. */
+export const LONG_STREAM_GROWTH_TARGET_MIB = 30
 
 export function table (header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -149,13 +156,14 @@ export function startupTable (r: StartupResult): string {
 export function targets (results: Results, longStreamMiB: number): Target[] {
   const out: Target[] = []
   const t = results.throughput
-  const vsBare = (name: ScenarioName, label: string, factor: number): void => {
+  const vsBare = (name: ScenarioName, label: string, factor: number, aim = false): void => {
     const r = t[name]?.ratios.bare
-    if (r !== undefined) out.push({ target: `${label}: req/s ≥ ${factor}× bare`, measured: `${ratio(r.rps)}${r.cpu === undefined ? '' : ` (CPU per request: ${ratio(r.cpu)} as efficient)`}`, pass: r.rps >= factor })
+    if (r !== undefined) out.push({ target: `${label}: req/s ≥ ${factor}× bare${aim ? ' (aim)' : ''}`, measured: `${ratio(r.rps)}${r.cpu === undefined ? '' : ` (CPU per request: ${ratio(r.cpu)} as efficient)`}`, pass: r.rps >= factor, ...(aim ? { aim } : {}) })
   }
-  vsBare('small', 'small GET', 1.2)
-  vsBare('1mib-down', '1 MiB response', 2)
-  vsBare('1mib-up', '1 MiB upload', 2)
+  vsBare('small', 'small GET', 1)
+  vsBare('small', 'small GET', 1.2, true)
+  vsBare('1mib-down', '1 MiB response', 1)
+  vsBare('1mib-up', '1 MiB upload', 1)
   for (const [name, label] of [['small', 'small GET'], ['1mib-down', '1 MiB response'], ['1mib-up', '1 MiB upload']] as const) {
     const ours = t[name]?.variants['bearer-proxy']
     const bare = t[name]?.variants.bare
@@ -163,10 +171,13 @@ export function targets (results: Results, longStreamMiB: number): Target[] {
     if (ours !== undefined && bare !== undefined && r !== undefined) out.push({ target: `${label}: p99 ≤ bare's`, measured: `${fixed(ours.p99)} vs ${fixed(bare.p99)} ms (per round ${ratio(r.p99)})`, pass: r.p99 <= 1 })
   }
   const rss = (['1mib-down', '1mib-up'] as const).map((n) => t[n]?.variants['bearer-proxy']?.peakRssMiB).filter((v): v is number => typeof v === 'number')
-  if (rss.length > 0) out.push({ target: 'peak RSS under 1 MiB load ≤ 100 MiB', measured: `${fixed(Math.max(...rss))} MiB`, pass: Math.max(...rss) <= 100 })
+  if (rss.length > 0) {
+    const bareRss = (['1mib-down', '1mib-up'] as const).map((n) => t[n]?.variants.bare?.peakRssMiB).filter((v): v is number => typeof v === 'number')
+    out.push({ target: `peak RSS under 1 MiB load ≤ ${PEAK_RSS_TARGET_MIB} MiB`, measured: `${fixed(Math.max(...rss))} MiB${bareRss.length === 0 ? '' : ` (bare: ${fixed(Math.max(...bareRss))})`}`, pass: Math.max(...rss) <= PEAK_RSS_TARGET_MIB })
+  }
   if (results.longStream !== undefined) {
     const growth = Math.max(results.longStream.down.rssGrowthMiB, results.longStream.up.rssGrowthMiB)
-    out.push({ target: `${longStreamMiB} MiB streams: RSS growth < 50 MiB`, measured: `${fixed(results.longStream.down.rssGrowthMiB)} down, ${fixed(results.longStream.up.rssGrowthMiB)} up`, pass: growth < 50 })
+    out.push({ target: `${longStreamMiB} MiB streams: RSS growth < ${LONG_STREAM_GROWTH_TARGET_MIB} MiB`, measured: `${fixed(results.longStream.down.rssGrowthMiB)} down, ${fixed(results.longStream.up.rssGrowthMiB)} up`, pass: growth < LONG_STREAM_GROWTH_TARGET_MIB })
   }
   if (results.dpop !== undefined) {
     const d = results.dpop.dpop
@@ -198,5 +209,5 @@ export function targets (results: Results, longStreamMiB: number): Target[] {
 }
 
 export function targetsTable (list: Target[]): string {
-  return table(['target', 'measured', 'result'], list.map((t) => [t.target, t.measured, t.pass ? 'PASS' : 'MISS']))
+  return table(['target', 'measured', 'result'], list.map((t) => [t.target, t.measured, t.aim === true ? (t.pass ? 'met' : 'not yet') : t.pass ? 'PASS' : 'MISS']))
 }
