@@ -7,9 +7,8 @@
  */
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
+import { createServer, request } from 'node:http'
 import { createRequire } from 'node:module'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,26 +47,41 @@ async function warmTools () {
   }
 }
 
-/** `serve` started, and one request through it to a loopback upstream. */
+/**
+ * `serve` started, and one request through it to a loopback upstream. It
+ * listens on a Unix socket of the temporary folder: no port to pick and race
+ * another process for.
+ */
 async function warmServe () {
   const upstream = createServer((request, response) => response.end('ok'))
   upstream.listen(0, '127.0.0.1')
   await once(upstream, 'listening')
-  const port = await freePort()
+  const socket = join(dir, 'serve.sock')
   const config = join(dir, 'bearer-proxy.yaml')
-  writeFileSync(config, `listen:\n  host: 127.0.0.1\n  port: ${port}\nadmin: false\nroutes:\n  warm:\n    upstream: http://127.0.0.1:${upstream.address().port}\n    auth:\n      type: static\n      token: warm-up\n`)
+  writeFileSync(config, `listen:\n  path: ${JSON.stringify(socket)}\nadmin: false\nroutes:\n  warm:\n    upstream: http://127.0.0.1:${upstream.address().port}\n    auth:\n      type: static\n      token: warm-up\n`)
   exports.run({ command: 'serve', config, flags: { level: 'silent', pretty: false } }, io).then((code) => {
     throw new Error(`code cache: serve exited ${code}: ${lines.join('\n')}`)
   })
   const deadline = Date.now() + 30_000
-  while (!await accepts(port)) {
+  let status
+  while ((status = await statusThrough(socket)) === undefined) {
     if (Date.now() > deadline) throw new Error('code cache: serve did not listen within 30 s')
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
-  const answer = await fetch(`http://127.0.0.1:${port}/warm/`)
-  if (answer.status !== 200) throw new Error(`code cache: the request through serve got ${answer.status}`)
-  await answer.text()
+  if (status !== 200) throw new Error(`code cache: the request through serve got ${status}`)
   upstream.close()
+}
+
+/** The status of GET /warm/ through the proxy's socket; undefined while nothing listens there. */
+function statusThrough (socketPath) {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/warm/', headers: { host: 'localhost' } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode))
+    })
+    req.on('error', () => resolve(undefined))
+    req.end()
+  })
 }
 
 /** A token request as the tools make one: a form POST through an undici Agent. */
@@ -88,20 +102,4 @@ async function warmUndici () {
   await answer.body.json()
   await agent.close()
   server.close()
-}
-
-async function freePort () {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address()
-  server.close()
-  return port
-}
-
-function accepts (port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
 }

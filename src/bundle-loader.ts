@@ -38,7 +38,7 @@ export interface LoadedBundle {
   cache: 'used' | 'rejected' | 'none'
 }
 
-export function sha256 (data: Buffer): string {
+function sha256 (data: Buffer): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
