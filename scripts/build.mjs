@@ -45,7 +45,7 @@ const SERVE_EXTERNAL = EXTERNAL.filter((name) => name !== 'pino')
  * (both of its apps are given compilers that refuse schemas,
  * src/proxy/no-schemas.ts, so fastify never requires its own) and
  * light-my-request (`inject()`: the tests that use it run on the sources).
- * A third of the bundle (ajv, fast-json-stringify and what they import), text
+ * A quarter of the bundle (ajv, fast-json-stringify and what they import), text
  * the server would otherwise read and hold for nothing.
  */
 const NOT_IN_SERVE = {
