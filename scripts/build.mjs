@@ -24,11 +24,49 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DIST = join(ROOT, 'dist')
 
 /**
- * Left to node_modules at run time: pino and its transports resolve files
- * (workers) by path at run time, and pino-pretty goes with them; ioredis is
- * loaded only for a Redis store and gains nothing from bundling.
+ * Left to node_modules at run time: pino's transports resolve files (workers)
+ * by path at run time, so thread-stream, which runs them, and pino-pretty stay
+ * there; ioredis is loaded only for a Redis store and gains nothing from
+ * bundling. pino itself is bundled into dist/serve.js (see SERVE_EXTERNAL).
  */
 const EXTERNAL = ['pino', 'pino-pretty', 'thread-stream', 'ioredis']
+
+/**
+ * dist/serve.js bundles pino (29 files a start would otherwise resolve and
+ * compile one by one): the server never starts a pino transport, the one part
+ * of pino that finds its files by path (its worker, through thread-stream,
+ * which stays outside).
+ */
+const SERVE_EXTERNAL = EXTERNAL.filter((name) => name !== 'pino')
+
+/**
+ * Packages fastify requires only for what the server never does, replaced in
+ * dist/serve.js by a module that throws, naming why: the schema compilers
+ * (both of its apps are given compilers that refuse schemas,
+ * src/proxy/no-schemas.ts, so fastify never requires its own) and
+ * light-my-request (`inject()`: the tests that use it run on the sources).
+ * A quarter of the bundle (ajv, fast-json-stringify and what they import), text
+ * the server would otherwise read and hold for nothing.
+ */
+const NOT_IN_SERVE = {
+  '@fastify/ajv-compiler': 'schema validation: no route of the server declares a schema (src/proxy/no-schemas.ts)',
+  '@fastify/fast-json-stringify-compiler': 'schema serialization: no route of the server declares a schema (src/proxy/no-schemas.ts)',
+  'light-my-request': 'fastify\'s inject(): the server only listens'
+}
+
+function notInBundle (modules) {
+  const filter = new RegExp(`^(${Object.keys(modules).map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`)
+  return {
+    name: 'not-in-bundle',
+    setup (builder) {
+      builder.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'not-in-bundle' }))
+      builder.onLoad({ filter: /.*/, namespace: 'not-in-bundle' }, (args) => ({
+        contents: `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} is not in this bundle, for ${modules[args.path]}`)}) }`,
+        loader: 'js'
+      }))
+    }
+  }
+}
 
 /**
  * The bundles the command loads (src/bundle-loader.ts): the server's, the tools', undici for the
@@ -108,7 +146,13 @@ function bundlesApart (apart) {
 rmSync(DIST, { recursive: true, force: true })
 const results = await Promise.all([
   build({ ...common, entryPoints: { cli: 'src/cli.ts', 'bundle-loader': 'src/bundle-loader.ts' }, outdir: DIST, plugins: [commandsFromBundles] }),
-  ...Object.entries(BUNDLES).map(([name, entry]) => build({ ...common, entryPoints: { [name]: entry }, outdir: DIST, plugins: name in APART ? [bundlesApart(APART[name])] : [] }))
+  ...Object.entries(BUNDLES).map(([name, entry]) => build({
+    ...common,
+    entryPoints: { [name]: entry },
+    outdir: DIST,
+    ...(name === 'serve' ? { external: SERVE_EXTERNAL } : {}),
+    plugins: [...(name in APART ? [bundlesApart(APART[name])] : []), ...(name === 'serve' ? [notInBundle(NOT_IN_SERVE)] : [])]
+  }))
 ])
 // dist/ holds CommonJS files under a package of ES modules.
 writeFileSync(join(DIST, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`)

@@ -14,10 +14,22 @@ import { freePort, spawnServe, writeConfig } from './operability-helpers.js'
  * of undici besides). prom-client and ws are bundles of their own in dist/,
  * read when first used; every file the process reads or resolves is recorded
  * (test/module-recorder.ts), a bundle standing for the sources it holds.
+ * Never, whatever the config: the schema compilers (ajv, fast-json-stringify)
+ * and light-my-request (fastify's inject()), which the server does not use;
+ * and pino is read from the server's bundle, not file by file.
  */
 const PROM_CLIENT = /\/node_modules\/prom-client\//
 const WS = /\/node_modules\/ws\//
 const UNDICI_INDEX = /\/node_modules\/undici\/index\.js$/
+const NEVER = [
+  /\/node_modules\/ajv\//,
+  /\/node_modules\/ajv-formats\//,
+  /\/node_modules\/@fastify\/ajv-compiler\//,
+  /\/node_modules\/@fastify\/fast-json-stringify-compiler\//,
+  /\/node_modules\/fast-json-stringify\/index\.js$/,
+  /\/node_modules\/light-my-request\//
+]
+const PINO_FILE = /\/node_modules\/pino\//
 
 async function serveAndProxy (t: TestContext, admin: boolean): Promise<string[]> {
   const upstream = await recordingUpstream(t)
@@ -41,6 +53,9 @@ async function serveAndProxy (t: TestContext, admin: boolean): Promise<string[]>
   const loaded = recorder.loaded()
   assert.ok(loaded.some((url) => url.endsWith('/src/proxy/forward.ts')), 'the recorder saw the proxy load')
   assert.ok(loaded.some((url) => url.endsWith('/node_modules/undici/lib/dispatcher/agent.js')), 'the recorder saw undici\'s pools load')
+  assert.ok(loaded.some((url) => url.endsWith('/node_modules/pino/pino.js')), 'the recorder saw pino load')
+  assert.deepEqual(loaded.filter((url) => NEVER.some((pattern) => pattern.test(url))), [], 'neither schema compilers nor light-my-request')
+  assert.deepEqual(recorder.files().filter((path) => PINO_FILE.test(path)), [], 'pino is in the server\'s bundle')
   return loaded
 }
 
