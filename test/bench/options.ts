@@ -34,7 +34,7 @@ export interface BenchOptions {
   proxyNodeFlags: string[]
 }
 
-export const USAGE = `Usage: npm run bench -- [--quick] [--scenario NAME[,NAME…]] [--json FILE] [--loader autocannon|wrk] [--no-build] [--no-pin]
+export const USAGE = `Usage: npm run bench -- [--quick] [--scenario NAME[,NAME…]] [--json FILE] [--loader autocannon|wrk] [--no-build] [--no-pin] [--proxy-node-flags='FLAGS']
 Scenarios: ${SCENARIOS.join(', ')}`
 
 export function parseOptions (argv: string[]): BenchOptions {
