@@ -30,9 +30,11 @@ export interface BenchOptions {
   startup: { runs: number, serveRuns: number, idleS: number }
   /** The whole run is aborted past this. */
   limitS: number
+  /** Node flags for every bearer-proxy process (`--proxy-node-flags`), e.g. `--max-semi-space-size=2`; none by default. */
+  proxyNodeFlags: string[]
 }
 
-export const USAGE = `Usage: npm run bench -- [--quick] [--scenario NAME[,NAME…]] [--json FILE] [--loader autocannon|wrk] [--no-build] [--no-pin]
+export const USAGE = `Usage: npm run bench -- [--quick] [--scenario NAME[,NAME…]] [--json FILE] [--loader autocannon|wrk] [--no-build] [--no-pin] [--proxy-node-flags='FLAGS']
 Scenarios: ${SCENARIOS.join(', ')}`
 
 export function parseOptions (argv: string[]): BenchOptions {
@@ -45,6 +47,7 @@ export function parseOptions (argv: string[]): BenchOptions {
       loader: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
+      'proxy-node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
     }
   })
@@ -75,6 +78,7 @@ export function parseOptions (argv: string[]): BenchOptions {
     burst: 1000,
     longStreamBytes: (quick ? 256 : 1024) * 1024 * 1024,
     startup: { runs: quick ? 9 : 21, serveRuns: quick ? 3 : 7, idleS: quick ? 1 : 3 },
-    limitS: quick ? 180 : 900
+    limitS: quick ? 180 : 900,
+    proxyNodeFlags: (values['proxy-node-flags'] ?? '').split(/\s+/).filter((f) => f !== '')
   }
 }

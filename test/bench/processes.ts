@@ -132,6 +132,16 @@ export interface Pinning {
 }
 
 let pinning: Pinning | undefined
+let proxyNodeFlags: readonly string[] = []
+
+/**
+ * Node flags placed before bearer-proxy's CLI in every bearer-proxy process
+ * the bench starts (the baselines get none). V8 flags make V8 refuse the
+ * bundles' code caches: start-up is slower, nothing else.
+ */
+export function setProxyNodeFlags (flags: readonly string[]): void {
+  proxyNodeFlags = flags
+}
 
 /**
  * With two or more cores and `taskset` (util-linux), every proxy variant is
@@ -188,7 +198,7 @@ export async function spawnJsonServer<T> (name: string, script: string, args: st
  * has to read them. Ready when the port accepts connections.
  */
 export async function spawnBearerProxy (configFile: string, port: number): Promise<Spawned> {
-  const [command, args] = nodeCommand('proxy', [join(ROOT, 'dist/cli.js'), 'serve', '-c', configFile])
+  const [command, args] = nodeCommand('proxy', [...proxyNodeFlags, join(ROOT, 'dist/cli.js'), 'serve', '-c', configFile])
   const spawned = track('bearer-proxy', spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe']

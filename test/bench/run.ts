@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { parseOptions, THROUGHPUT, type BenchOptions } from './options.js'
-import { haveRedisServer, installCleanup, killAll, pinProcesses, prepareServers, ROOT, run, stop, watchdog } from './processes.js'
+import { haveRedisServer, installCleanup, killAll, pinProcesses, prepareServers, ROOT, run, setProxyNodeFlags, stop, watchdog } from './processes.js'
 import { coldBurstTable, dpopTable, longStreamTable, replicasTable, rolloverTable, startupTable, targets, targetsTable, throughputTable, type Results } from './report.js'
 import { runColdBurst } from './scenarios/cold-burst.js'
 import { runDpop } from './scenarios/dpop.js'
@@ -80,6 +80,8 @@ async function main (): Promise<void> {
   print(pinning === undefined
     ? 'processes not pinned: load generator, upstream and proxies share the cores'
     : `pinned with taskset: each proxy variant alone on core ${pinning.proxy}; load generator and upstream on core ${pinning.other}`)
+  setProxyNodeFlags(options.proxyNodeFlags)
+  if (options.proxyNodeFlags.length > 0) print(`bearer-proxy runs with node flags: ${options.proxyNodeFlags.join(' ')}`)
   print(`load generator: ${options.loader} in the bench process; fastify ${version('fastify')}, @fastify/http-proxy ${version('@fastify/http-proxy')}, @fastify/reply-from ${version('@fastify/reply-from')}, undici ${version('undici')}, http-proxy ${version('http-proxy')}`)
   print()
   await ensureBuild(options.build)

@@ -1,6 +1,9 @@
 /**
  * Long streams through a fresh bearer-proxy: a large body down, then one up,
- * with the proxy's RSS growth (peak during the stream − RSS just before it).
+ * then down again in the same process, with the proxy's RSS growth (peak
+ * during the stream − RSS just before it). The first stream also pays what a
+ * process does once (V8 tiers undici's WebAssembly HTTP parser up, about 30
+ * MiB of compiler memory for a moment); the second one down does not.
  * The same streams straight to the upstream first (not in quick mode) give the client's own ceiling.
  */
 import { download, upload, type Transfer } from '../http-client.js'
@@ -27,6 +30,8 @@ export interface LongStreamResult {
   direct?: { down: StreamFigures, up: StreamFigures }
   down: Required<StreamFigures>
   up: Required<StreamFigures>
+  /** The same stream down once more, in the same process. */
+  downAgain: Required<StreamFigures>
 }
 
 function figures ({ bytes, seconds }: Transfer): StreamFigures {
@@ -72,7 +77,8 @@ export async function runLongStream (env: Env, options: BenchOptions): Promise<L
     const proxied = streams(proxy.base, bytes, {})
     const down = await measure(pid, proxied.down)
     const up = await measure(pid, proxied.up)
-    return { direct, down, up }
+    const downAgain = await measure(pid, proxied.down)
+    return { direct, down, up, downAgain }
   } finally {
     await stop(proxy.process)
   }
