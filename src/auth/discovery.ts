@@ -38,20 +38,23 @@ export class DiscoveryError extends Error {
   }
 }
 
-const httpUrl = z.string().refine(isHttpUrl, 'is not an absolute http(s) URL')
-const stringList = z.array(z.string())
-
-const MetadataDocument = z.object({
-  issuer: z.string(),
-  token_endpoint: httpUrl.optional(),
-  authorization_endpoint: httpUrl.optional(),
-  device_authorization_endpoint: httpUrl.optional(),
-  revocation_endpoint: httpUrl.optional(),
-  jwks_uri: httpUrl.optional(),
-  authorization_response_iss_parameter_supported: z.boolean().optional(),
-  code_challenge_methods_supported: stringList.optional(),
-  token_endpoint_auth_methods_supported: stringList.optional()
-})
+/** An issuer's metadata as read here; its schema built at the first discovery, as most configs have none. */
+function metadataDocument () {
+  const httpUrl = z.string().refine(isHttpUrl, 'is not an absolute http(s) URL')
+  const stringList = z.array(z.string())
+  return z.object({
+    issuer: z.string(),
+    token_endpoint: httpUrl.optional(),
+    authorization_endpoint: httpUrl.optional(),
+    device_authorization_endpoint: httpUrl.optional(),
+    revocation_endpoint: httpUrl.optional(),
+    jwks_uri: httpUrl.optional(),
+    authorization_response_iss_parameter_supported: z.boolean().optional(),
+    code_challenge_methods_supported: stringList.optional(),
+    token_endpoint_auth_methods_supported: stringList.optional()
+  })
+}
+let MetadataDocument: ReturnType<typeof metadataDocument> | undefined
 
 /**
  * The two places an issuer's metadata may be, in the order they are tried:
@@ -133,6 +136,7 @@ async function fetchDocument (url: string, signal: AbortSignal, options: Discove
 }
 
 function metadataFrom (json: Record<string, unknown>, source: string, issuer: string): IssuerMetadata {
+  MetadataDocument ??= metadataDocument()
   const parsed = MetadataDocument.safeParse(json)
   if (!parsed.success) {
     // Field names only: a document's values are not echoed.

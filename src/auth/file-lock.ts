@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { lstat, open, unlink } from 'node:fs/promises'
+import { close, fstat, lstat, open, unlink, writeFile } from './fs-async.js'
 import { readStateFile } from './state-dir.js'
 import type { LockOptions, StoreLock } from './token-store.js'
 
@@ -188,19 +188,19 @@ async function clearDeadBreaker (breaker: string): Promise<void> {
 
 /** Creates `path` only if it does not exist (O_CREAT | O_EXCL); its inode, or undefined when it exists. */
 async function createExclusive (path: string, text: string): Promise<number | undefined> {
-  let handle
+  let fd
   try {
-    handle = await open(path, 'wx', 0o600)
+    fd = await open(path, 'wx', 0o600)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined
     throw err
   }
   try {
     // Until this lands a reader sees an empty file: it counts as held (see readLock).
-    await handle.writeFile(text)
-    return (await handle.stat()).ino
+    await writeFile(fd, text)
+    return (await fstat(fd)).ino
   } finally {
-    await handle.close()
+    await close(fd)
   }
 }
 

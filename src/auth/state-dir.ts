@@ -1,5 +1,5 @@
 import { constants, type Stats } from 'node:fs'
-import { lstat, mkdir, open } from 'node:fs/promises'
+import { close, fstat, lstat, mkdir, open, readFile } from './fs-async.js'
 
 /** Token, key and lock files are a few hundred bytes: anything far larger is not one of ours. */
 const MAX_STATE_FILE_BYTES = 1024 * 1024
@@ -67,14 +67,14 @@ export interface StateFile {
 export async function readStateFile (path: string): Promise<StateFile> {
   const refused = (): NotRegularFileError => new NotRegularFileError(`${path} is not a regular file`)
   if (!(await lstat(path)).isFile()) throw refused()
-  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0))
+  const fd = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0))
   try {
-    const stat = await handle.stat()
+    const stat = await fstat(fd)
     if (!stat.isFile()) throw refused()
     if (stat.size > MAX_STATE_FILE_BYTES) throw new Error(`${path} is larger than ${MAX_STATE_FILE_BYTES / 1024 / 1024} MiB`)
-    const data = await handle.readFile()
+    const data = await readFile(fd)
     return { data, ino: stat.ino, mtimeMs: stat.mtimeMs }
   } finally {
-    await handle.close()
+    await close(fd)
   }
 }

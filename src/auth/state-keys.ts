@@ -1,8 +1,8 @@
 import { createHmac, hkdf, pbkdf2, randomBytes } from 'node:crypto'
-import { link, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { compactDecrypt, CompactEncrypt } from 'jose'
+import { link, rm, writeFile } from './fs-async.js'
 import { openStateDir, readStateFile } from './state-dir.js'
 
 /** The state dir's own random secret, created on first use. */

@@ -2,11 +2,11 @@ import * as z from 'zod'
 import { authorizationCodeLogin } from '../auth/authorization-code-login.js'
 import { httpUrl, nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, requestExtras, urlOrIssuer, userLoginParts } from './oauth-options.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
 const ROLE = { userLogin: true }
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('authorization_code'),
   ...clientOptions,
   /** The authorization request names the client: required even for a public one. */
@@ -15,14 +15,15 @@ const options = z.strictObject({
   authorizationUrl: httpUrl.optional(),
   /** Loopback port of the redirect (`http://127.0.0.1:PORT/callback`); 0: any free one (RFC 8252 §7.3). */
   redirectPort: z.number().int().min(0).max(65535).default(0)
-}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('authorizationUrl'))
+}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('authorizationUrl')))
 
 /**
  * RFC 6749 §4.1 with PKCE S256 and a loopback redirect, then refresh tokens
  * (RFC 6749 §6). A person logs in once with `bearer-proxy login`; `params`,
  * `scope` and `audience` go on the authorization request only.
  */
-export const authorizationCodeScheme: Scheme<typeof options> = {
+export const authorizationCodeScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'authorization_code',
   options,
   userLogin: true,
   create (config, context) {

@@ -1,15 +1,16 @@
 import * as z from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('client_credentials'),
   ...clientOptions
-}).superRefine(checkClientAuth())
+}).superRefine(checkClientAuth()))
 
 /** RFC 6749 §4.4 client credentials grant. */
-export const clientCredentialsScheme: Scheme<typeof options> = {
+export const clientCredentialsScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'client_credentials',
   options,
   create (config, context) {
     const client = oauthClient(config, context)

@@ -2,25 +2,26 @@ import * as z from 'zod'
 import { deviceCodeLogin } from '../auth/device-code-login.js'
 import { httpUrl, nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, requestExtras, urlOrIssuer, userLoginParts } from './oauth-options.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
 const ROLE = { userLogin: true }
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('device_code'),
   ...clientOptions,
   /** The device authorization request names the client: required even for a public one. */
   clientId: nonEmpty,
   /** Optional with `issuer`: then read from its metadata. */
   deviceAuthorizationUrl: httpUrl.optional()
-}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('deviceAuthorizationUrl'))
+}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('deviceAuthorizationUrl')))
 
 /**
  * RFC 8628 device authorization grant, then refresh tokens (RFC 6749 §6). A
  * person logs in once with `bearer-proxy login`, on any device; `scope`,
  * `audience` and `params` go on the device authorization request only.
  */
-export const deviceCodeScheme: Scheme<typeof options> = {
+export const deviceCodeScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'device_code',
   options,
   userLogin: true,
   create (config, context) {

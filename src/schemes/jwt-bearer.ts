@@ -4,13 +4,13 @@ import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { refreshWith } from '../auth/oauth-client.js'
 import { nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
 const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 /** The private key signs the grant itself: client authentication is by secret or none. */
 const ROLE = { keySignsGrant: true }
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('jwt_bearer'),
   ...clientOptions,
   /** Signing key of the assertion (RFC 7523 §2.1); `secret` for HMAC algorithms. */
@@ -22,14 +22,15 @@ const options = z.strictObject({
   if (config.privateKey === undefined && config.secret === undefined) {
     ctx.addIssue({ code: 'custom', path: ['privateKey'], message: 'privateKey or secret is required to sign the assertion' })
   }
-})
+}))
 
 /**
  * RFC 7523 §2.1: a JWT signed with our key is the authorization grant.
  * `iss` and `sub` default to the client id, `aud` to the token endpoint;
  * `claims` adds or overrides any of them.
  */
-export const jwtBearerScheme: Scheme<typeof options> = {
+export const jwtBearerScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'jwt_bearer',
   options,
   create (config, context) {
     const key = config.privateKey !== undefined

@@ -3,11 +3,11 @@ import { authSecrets, Redactor } from '../auth/redaction.js'
 import { requestToken, type ResponseFields } from '../auth/token-endpoint.js'
 import { tokenFormat } from '../auth/token-source.js'
 import { bodyEncoding, headerName, httpUrl, nonEmpty, tokenTimeout } from '../fields.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
 const REFRESH_PLACEHOLDER = '{{refresh_token}}'
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('login'),
   tokenUrl: httpUrl,
   bodyEncoding: bodyEncoding.default('json'),
@@ -29,14 +29,15 @@ const options = z.strictObject({
   header: headerName,
   scheme: z.string().default('Bearer'),
   timeout: tokenTimeout
-})
+}))
 
 /**
  * Any non-standard login endpoint (Vivacity's /get-token, Netography's user
  * credentials, in-house APIs): POST the configured body, read the token fields
  * where the config says, and renew with the configured refresh call.
  */
-export const loginScheme: Scheme<typeof options> = {
+export const loginScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'login',
   options,
   create (config, { referenced }) {
     const fields: ResponseFields = config.response

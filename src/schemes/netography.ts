@@ -6,9 +6,9 @@ import { requestToken } from '../auth/token-endpoint.js'
 import { BEARER } from '../auth/token-source.js'
 import { baseUrlIssue, nonEmpty, parseHttpUrl, tokenTimeout } from '../fields.js'
 import { decodeNetosecret, netographyBase } from './netosecret.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('netography'),
   /** base64 of JSON {url, shortname, appname, appkey, sharedsecret}; decoded once here. */
   netosecret: nonEmpty.transform((text, ctx) => {
@@ -27,7 +27,7 @@ const options = z.strictObject({
     return decoded
   }),
   timeout: tokenTimeout
-})
+}))
 
 /**
  * Netography Fusion API key flow: a JWT request token (HS256 with the shared
@@ -37,7 +37,8 @@ const options = z.strictObject({
  * token when that is refused (the broker does the fallback). The route's
  * upstream defaults to the secret's API.
  */
-export const netographyScheme: Scheme<typeof options> = {
+export const netographyScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'netography',
   options,
   defaultUpstream: (config) => netographyBase(config.netosecret),
   create (config, { referenced }) {

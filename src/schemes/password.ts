@@ -2,17 +2,18 @@ import * as z from 'zod'
 import { refreshWith } from '../auth/oauth-client.js'
 import { nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('password'),
   ...clientOptions,
   username: nonEmpty,
   password: nonEmpty
-}).superRefine(checkClientAuth())
+}).superRefine(checkClientAuth()))
 
 /** RFC 6749 §4.3 resource owner password credentials grant. */
-export const passwordScheme: Scheme<typeof options> = {
+export const passwordScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'password',
   options,
   create (config, context) {
     const client = oauthClient(config, context)

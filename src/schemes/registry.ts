@@ -28,10 +28,24 @@ const SCHEMES = [
 
 type Options<T> = { -readonly [K in keyof T]: T[K] extends Scheme<infer O> ? O : never }
 
-export const AUTH_TYPES = SCHEMES.map((s) => s.options.shape.type.value)
+export const AUTH_TYPES = SCHEMES.map((s) => s.type)
+
+/**
+ * A scheme's options as a member of the union: told apart by `type` alone
+ * (a loose object hands the block on whole), its own schema is built when an
+ * auth block of that type is first checked. So `token` builds the options of
+ * its route's type only, not of all ten.
+ */
+function member (scheme: { readonly type: string, readonly options: () => z.ZodType<unknown, { [key: string]: unknown, type: string }> }): z.ZodType {
+  const options = z.lazy(scheme.options)
+  // What the route's object asks of its `auth` at every parse: whether it may come out undefined.
+  // Never, for any type; said here, so that asking does not build every type's schema to find out.
+  options._zod.optout = undefined
+  return z.looseObject({ type: z.literal(scheme.type) }).pipe(options)
+}
 
 /** A route's `auth` block: one of the schemes' options, told apart by `type`. */
-export const authSchema = z.discriminatedUnion('type', SCHEMES.map((s) => s.options) as Options<typeof SCHEMES>, {
+export const authSchema = z.discriminatedUnion('type', SCHEMES.map(member) as unknown as Options<typeof SCHEMES>, {
   error: (issue) => issue.code === 'invalid_union' ? `must be one of: ${AUTH_TYPES.join(', ')}` : undefined
 })
 
@@ -39,7 +53,7 @@ export type AuthConfig = z.output<typeof authSchema>
 export type AuthType = AuthConfig['type']
 export type AuthConfigOf<T extends AuthType> = Extract<AuthConfig, { type: T }>
 
-const byType = new Map<string, Scheme<never>>(SCHEMES.map((s) => [s.options.shape.type.value, s as unknown as Scheme<never>]))
+const byType = new Map<string, Scheme<never>>(SCHEMES.map((s) => [s.type, s as unknown as Scheme<never>]))
 
 function schemeOf (config: AuthConfig): Scheme<never> {
   // The schema admits only registered types.
@@ -61,12 +75,10 @@ export function defaultUpstream (config: AuthConfig): string | undefined {
   return schemeOf(config).defaultUpstream?.(config as never)
 }
 
-/** Types whose options include the client options every OAuth grant takes (SPEC "Options every OAuth type takes"). */
-const CLIENT_TYPES = new Set(SCHEMES.filter((s) => 'clientAuth' in s.options.shape).map((s) => s.options.shape.type.value))
-
 /** The client options of an OAuth type's auth block (`clientAuth`, `tls`, ...), else undefined. */
 export function clientOptionsOf (config: AuthConfig): ClientOptions | undefined {
-  return CLIENT_TYPES.has(config.type) ? config as unknown as ClientOptions : undefined
+  // Types whose options include the client options every OAuth grant takes (SPEC "Options every OAuth type takes").
+  return 'clientAuth' in (schemeOf(config).options() as z.ZodObject).shape ? config as unknown as ClientOptions : undefined
 }
 
 /** Whether the route's tokens come from a person's login (`bearer-proxy login`): authorization_code, device_code. */

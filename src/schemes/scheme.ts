@@ -30,11 +30,30 @@ export interface SchemeParts {
  * module and one registry line.
  */
 export interface Scheme<Options extends z.ZodObject<{ type: z.ZodLiteral<string> }>> {
-  readonly options: Options
+  /** The `type` of its auth blocks: what its options' `type` admits. */
+  readonly type: z.output<Options>['type']
+  /**
+   * Its options' schema, built on first use (see `built`): a config checks
+   * only the types it uses, so `token` builds one schema, not ten.
+   */
+  readonly options: () => Options
   /** Throws with a message naming the key when an option cannot be used (an unreadable key). */
   create (options: z.output<Options>, context: SchemeContext): SchemeParts
   /** Its tokens come from a person's login (`bearer-proxy login`), then refresh tokens: authorization_code, device_code. */
   readonly userLogin?: boolean
   /** The route's upstream when the route names none; without this, `upstream` is required. */
   defaultUpstream?: (options: z.output<Options>) => string
+}
+
+/**
+ * A value made on its first use, then kept. Schemes build their option
+ * schemas this way: building all of them was a fifth of the start of a short
+ * command such as `token` (zod objects, and collections of what they leave).
+ */
+export function built<T> (make: () => T): () => T {
+  let value: T | undefined
+  return () => {
+    value ??= make()
+    return value
+  }
 }

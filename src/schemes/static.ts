@@ -2,17 +2,18 @@ import * as z from 'zod'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { tokenFormat } from '../auth/token-source.js'
 import { headerName, headerValue } from '../fields.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('static'),
   token: headerValue,
   header: headerName,
   scheme: z.string().default('Bearer')
-})
+}))
 
 /** A fixed API key: no token request, never expires, any header and scheme word. */
-export const staticScheme: Scheme<typeof options> = {
+export const staticScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'static',
   options,
   create: (config, { referenced }) => ({
     source: {

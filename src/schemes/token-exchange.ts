@@ -3,7 +3,7 @@ import { refreshWith } from '../auth/oauth-client.js'
 import { secretReader } from '../auth/secret-file.js'
 import { nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
-import type { Scheme } from './scheme.js'
+import { built, type Scheme } from './scheme.js'
 
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 /** RFC 8693 §3: what a workload identity token (Kubernetes, SPIFFE, CI OIDC) is. */
@@ -12,7 +12,7 @@ export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
 /** A token type identifier (RFC 8693 §3): a URI such as `urn:ietf:params:oauth:token-type:access_token`. */
 const tokenType = nonEmpty.refine((v) => /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(v), 'must be a token type URI, e.g. urn:ietf:params:oauth:token-type:jwt')
 
-const options = z.strictObject({
+const options = built(() => z.strictObject({
   type: z.literal('token_exchange'),
   ...clientOptions,
   /** The token exchanged; as one `${file:...}` reference it is read again for every exchange. */
@@ -29,7 +29,7 @@ const options = z.strictObject({
   if (config.actorTokenType !== undefined && config.actorToken === undefined) {
     ctx.addIssue({ code: 'custom', path: ['actorTokenType'], message: 'is given without actorToken' })
   }
-})
+}))
 
 /**
  * RFC 8693 token exchange: a subject token in (usually a workload identity
@@ -37,7 +37,8 @@ const options = z.strictObject({
  * subject and actor tokens are read again for every exchange, so a rotated
  * one is used from the next token request on.
  */
-export const tokenExchangeScheme: Scheme<typeof options> = {
+export const tokenExchangeScheme: Scheme<ReturnType<typeof options>> = {
+  type: 'token_exchange',
   options,
   create (config, context) {
     const client = oauthClient(config, context)
