@@ -15,7 +15,8 @@ import { freePort, spawnServe, writeConfig } from './operability-helpers.js'
  * read when first used; every file the process reads or resolves is recorded
  * (test/module-recorder.ts), a bundle standing for the sources it holds.
  * Never, whatever the config: the schema compilers (ajv, fast-json-stringify)
- * and light-my-request (fastify's inject()), which the server does not use;
+ * and light-my-request (fastify's inject()), which the server does not use,
+ * nor thread-stream (pino's transports), which it does not start;
  * and pino is read from the server's bundle, not file by file.
  */
 const PROM_CLIENT = /\/node_modules\/prom-client\//
@@ -27,7 +28,9 @@ const NEVER = [
   /\/node_modules\/@fastify\/ajv-compiler\//,
   /\/node_modules\/@fastify\/fast-json-stringify-compiler\//,
   /\/node_modules\/fast-json-stringify\/index\.js$/,
-  /\/node_modules\/light-my-request\//
+  /\/node_modules\/light-my-request\//,
+  // pino's transports' runner: the server starts none, and the package does not depend on it.
+  /\/node_modules\/thread-stream\//
 ]
 const PINO_FILE = /\/node_modules\/pino\//
 
