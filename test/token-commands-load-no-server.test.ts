@@ -87,6 +87,19 @@ test('`token` answering from the store loads no HTTP client and no logger either
   }
 })
 
+test('under --enable-source-maps, Node\'s own loader runs the bundles and `token` works as without', async (t) => {
+  const tokens = await tokenServer(t)
+  const file = writeRoutes(t, tokens.tokenUrl, ['store:', '  type: file', `  dir: ${join(tempDir(t), 'state')}`])
+  // The first run asks for the token (tools.js, then undici.js); the second answers from the store.
+  const first = await runCli(['token', 'api', '-c', file], { env: { NODE_OPTIONS: '--enable-source-maps' } })
+  assert.equal(first.code, 0, first.stderr)
+  assert.match(first.stdout, /^token-1\n$/)
+  const stored = await runCli(['token', 'api', '-c', file], { env: { NODE_OPTIONS: '--enable-source-maps' } })
+  assert.equal(stored.code, 0, stored.stderr)
+  assert.equal(stored.stdout, first.stdout)
+  assert.equal(tokens.calls.length, 1, 'the second answer came from the store')
+})
+
 test('`token` that must ask for a token reads undici\'s bundle then, and still nothing of the server', async (t) => {
   const tokens = await tokenServer(t)
   const file = writeRoutes(t, tokens.tokenUrl)
