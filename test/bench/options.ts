@@ -30,7 +30,10 @@ export interface BenchOptions {
   startup: { runs: number, serveRuns: number, idleS: number }
   /** The whole run is aborted past this. */
   limitS: number
-  /** Node flags for every bearer-proxy process (`--proxy-node-flags`), e.g. `--max-semi-space-size=2`; none by default. */
+  /**
+   * Node flags for the proxies the load scenarios start (`--proxy-node-flags`, split at
+   * whitespace: no spaces inside one flag's value), e.g. `--max-semi-space-size=2`; none by default.
+   */
   proxyNodeFlags: string[]
 }
 

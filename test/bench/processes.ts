@@ -135,9 +135,11 @@ let pinning: Pinning | undefined
 let proxyNodeFlags: readonly string[] = []
 
 /**
- * Node flags placed before bearer-proxy's CLI in every bearer-proxy process
- * the bench starts (the baselines get none). V8 flags make V8 refuse the
- * bundles' code caches: start-up is slower, nothing else.
+ * Node flags placed before bearer-proxy's CLI in the servers the load
+ * scenarios start (the baselines get none; the start-up scenario times the
+ * commands as users run them, without flags). V8
+ * flags make V8 refuse the bundles' code caches: start-up is slower, nothing
+ * else.
  */
 export function setProxyNodeFlags (flags: readonly string[]): void {
   proxyNodeFlags = flags
