@@ -1,5 +1,10 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import * as z from 'zod'
+import en from 'zod/v4/locales/en.js'
+import * as z from 'zod/mini'
+
+// zod/mini loads no locale: without this, zod's own issues ("expected string",
+// "Too small: ...") would all read "Invalid input". The same English as zod's classic API.
+z.config(en())
 
 /**
  * Field types shared by the config schema and the schemes' option schemas:
@@ -24,7 +29,7 @@ export function parseHttpUrl (value: string): URL | undefined {
  * them even after one failed, and checks that parse the URL must not see a
  * value that is none.
  */
-export const httpUrl = z.string().refine((v) => parseHttpUrl(v) !== undefined, { message: 'must be an absolute http(s) URL', abort: true })
+export const httpUrl = z.string().check(z.refine((v) => parseHttpUrl(v) !== undefined, { message: 'must be an absolute http(s) URL', abort: true }))
 
 /** Why a valid http(s) URL cannot be a base the proxy sends to, or undefined. */
 export function baseUrlIssue (url: URL): string | undefined {
@@ -34,20 +39,20 @@ export function baseUrlIssue (url: URL): string | undefined {
   return undefined
 }
 
-export const nonEmpty = z.string().min(1, 'must not be empty')
-export const positiveMs = z.number().int().positive()
+export const nonEmpty = z.string().check(z.minLength(1, 'must not be empty'))
+export const positiveMs = z.number().check(z.int(), z.positive())
 
 /** A private key as PEM text, a JWK object, or a JWK as JSON text. */
 export const privateKey = z.union([nonEmpty, z.record(z.string(), z.unknown())])
 
 /** A header value the proxy sends as configured: a control character or line break would split the request. */
-export const headerValue = nonEmpty.refine((v) => !/[^\t\x20-\x7e\x80-\xff]/.test(v), 'must not contain control characters or line breaks: it is sent in an HTTP header')
+export const headerValue = nonEmpty.check(z.refine((v) => !/[^\t\x20-\x7e\x80-\xff]/.test(v), 'must not contain control characters or line breaks: it is sent in an HTTP header'))
 
 /** A header name as given; sent lower-case. */
-export const headerName = nonEmpty.default('authorization').transform((h) => h.toLowerCase())
+export const headerName = z.pipe(z._default(nonEmpty, 'authorization'), z.transform((h: string) => h.toLowerCase()))
 
 /** Token request timeout in ms: shorter than an upstream's, so a hung token endpoint fails first. */
-export const tokenTimeout = positiveMs.default(10_000)
+export const tokenTimeout = z._default(positiveMs, 10_000)
 
 export const bodyEncoding = z.enum(['form', 'json'])
 
@@ -65,15 +70,15 @@ export function pemCertificates (text: string): X509Certificate[] | undefined {
 }
 
 // Messages never quote the text: a key is a secret, and every PEM of `tls` is handled as one.
-const certificates = nonEmpty.refine((text) => pemCertificates(text) !== undefined, 'is not readable as PEM certificates (-----BEGIN CERTIFICATE-----)')
-const pemKey = nonEmpty.refine((text) => {
+const certificates = nonEmpty.check(z.refine((text) => pemCertificates(text) !== undefined, 'is not readable as PEM certificates (-----BEGIN CERTIFICATE-----)'))
+const pemKey = nonEmpty.check(z.refine((text) => {
   try {
     createPrivateKey(text)
     return true
   } catch {
     return false
   }
-}, 'is not readable as an unencrypted PEM private key')
+}, 'is not readable as an unencrypted PEM private key'))
 
 /**
  * TLS client settings (route `tls`, `auth.tls`): a client certificate with
@@ -81,11 +86,11 @@ const pemKey = nonEmpty.refine((text) => {
  */
 export const tlsOptions = z.strictObject({
   /** The client certificate, then any intermediates. */
-  cert: certificates.optional(),
-  key: pemKey.optional(),
+  cert: z.optional(certificates),
+  key: z.optional(pemKey),
   /** Trusted besides the system CAs, never instead of them. */
-  ca: certificates.optional()
-}).superRefine((tls, ctx) => {
+  ca: z.optional(certificates)
+}).check(z.superRefine((tls, ctx) => {
   if (tls.cert !== undefined && tls.key === undefined) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is required with cert' })
   if (tls.key !== undefined && tls.cert === undefined) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'is required with key' })
   if (tls.cert === undefined || tls.key === undefined) return
@@ -99,6 +104,15 @@ export const tlsOptions = z.strictObject({
     return
   }
   if (!matches) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is not the private key of cert (the first certificate in it)' })
-})
+}))
+
+/**
+ * An issue raised inside a `z.transform`: zod/mini's transforms get the bare
+ * parse payload, which has no `addIssue`; pushed as zod's classic API does it,
+ * so the message and key path read the same.
+ */
+export function transformIssue (payload: z.core.ParsePayload, issue: { message: string, path?: PropertyKey[] } & Record<string, unknown>): void {
+  payload.issues.push({ code: 'custom', input: payload.value, ...issue } as z.core.$ZodRawIssue)
+}
 
 export type TlsOptions = z.output<typeof tlsOptions>

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { readLimited } from './token-endpoint.js'
 import { loadUndici } from './undici.js'
 
@@ -40,18 +40,18 @@ export class DiscoveryError extends Error {
 
 /** An issuer's metadata as read here; its schema built at the first discovery, as most configs have none. */
 function metadataDocument () {
-  const httpUrl = z.string().refine(isHttpUrl, 'is not an absolute http(s) URL')
-  const stringList = z.array(z.string())
+  const httpUrl = z.optional(z.string().check(z.refine(isHttpUrl, 'is not an absolute http(s) URL')))
+  const stringList = z.optional(z.array(z.string()))
   return z.object({
     issuer: z.string(),
-    token_endpoint: httpUrl.optional(),
-    authorization_endpoint: httpUrl.optional(),
-    device_authorization_endpoint: httpUrl.optional(),
-    revocation_endpoint: httpUrl.optional(),
-    jwks_uri: httpUrl.optional(),
-    authorization_response_iss_parameter_supported: z.boolean().optional(),
-    code_challenge_methods_supported: stringList.optional(),
-    token_endpoint_auth_methods_supported: stringList.optional()
+    token_endpoint: httpUrl,
+    authorization_endpoint: httpUrl,
+    device_authorization_endpoint: httpUrl,
+    revocation_endpoint: httpUrl,
+    jwks_uri: httpUrl,
+    authorization_response_iss_parameter_supported: z.optional(z.boolean()),
+    code_challenge_methods_supported: stringList,
+    token_endpoint_auth_methods_supported: stringList
   })
 }
 let MetadataDocument: ReturnType<typeof metadataDocument> | undefined

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { LineCounter, parse as parseYaml, YAMLError } from 'yaml'
-import type { z } from 'zod'
+import type { z } from 'zod/mini'
 import { ConfigError } from '../config-error.js'
 import { defaultUpstream } from '../schemes/registry.js'
 import { configSchema, type Config, type RouteConfig, type StoreConfig } from './schema.js'

@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { authorizationCodeLogin } from '../auth/authorization-code-login.js'
 import { httpUrl, nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, requestExtras, urlOrIssuer, userLoginParts } from './oauth-options.js'
@@ -12,10 +12,10 @@ const options = built(() => z.strictObject({
   /** The authorization request names the client: required even for a public one. */
   clientId: nonEmpty,
   /** Optional with `issuer`: then read from its metadata. */
-  authorizationUrl: httpUrl.optional(),
+  authorizationUrl: z.optional(httpUrl),
   /** Loopback port of the redirect (`http://127.0.0.1:PORT/callback`); 0: any free one (RFC 8252 §7.3). */
-  redirectPort: z.number().int().min(0).max(65535).default(0)
-}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('authorizationUrl')))
+  redirectPort: z._default(z.number().check(z.int(), z.gte(0), z.lte(65535)), 0)
+}).check(z.superRefine(checkClientAuth(ROLE)), z.superRefine(urlOrIssuer('authorizationUrl'))))
 
 /**
  * RFC 6749 §4.1 with PKCE S256 and a loopback redirect, then refresh tokens

@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { refreshWith } from '../auth/oauth-client.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
 import { built, type Scheme } from './scheme.js'
@@ -6,7 +6,7 @@ import { built, type Scheme } from './scheme.js'
 const options = built(() => z.strictObject({
   type: z.literal('client_credentials'),
   ...clientOptions
-}).superRefine(checkClientAuth()))
+}).check(z.superRefine(checkClientAuth())))
 
 /** RFC 6749 §4.4 client credentials grant. */
 export const clientCredentialsScheme: Scheme<ReturnType<typeof options>> = {

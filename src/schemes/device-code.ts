@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { deviceCodeLogin } from '../auth/device-code-login.js'
 import { httpUrl, nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, requestExtras, urlOrIssuer, userLoginParts } from './oauth-options.js'
@@ -12,8 +12,8 @@ const options = built(() => z.strictObject({
   /** The device authorization request names the client: required even for a public one. */
   clientId: nonEmpty,
   /** Optional with `issuer`: then read from its metadata. */
-  deviceAuthorizationUrl: httpUrl.optional()
-}).superRefine(checkClientAuth(ROLE)).superRefine(urlOrIssuer('deviceAuthorizationUrl')))
+  deviceAuthorizationUrl: z.optional(httpUrl)
+}).check(z.superRefine(checkClientAuth(ROLE)), z.superRefine(urlOrIssuer('deviceAuthorizationUrl'))))
 
 /**
  * RFC 8628 device authorization grant, then refresh tokens (RFC 6749 §6). A

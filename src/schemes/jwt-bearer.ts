@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { signAssertion } from '../auth/jwt-assertion.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
 import { refreshWith } from '../auth/oauth-client.js'
@@ -14,15 +14,15 @@ const options = built(() => z.strictObject({
   type: z.literal('jwt_bearer'),
   ...clientOptions,
   /** Signing key of the assertion (RFC 7523 §2.1); `secret` for HMAC algorithms. */
-  secret: nonEmpty.optional(),
-  claims: z.record(z.string(), z.unknown()).default({}),
+  secret: z.optional(nonEmpty),
+  claims: z._default(z.record(z.string(), z.unknown()), {}),
   /** Lifetime of each assertion, seconds. */
-  assertionTtl: z.number().int().positive().default(300)
-}).superRefine(checkClientAuth(ROLE)).superRefine((config, ctx) => {
+  assertionTtl: z._default(z.number().check(z.int(), z.positive()), 300)
+}).check(z.superRefine(checkClientAuth(ROLE)), z.superRefine((config, ctx) => {
   if (config.privateKey === undefined && config.secret === undefined) {
     ctx.addIssue({ code: 'custom', path: ['privateKey'], message: 'privateKey or secret is required to sign the assertion' })
   }
-}))
+})))
 
 /**
  * RFC 7523 §2.1: a JWT signed with our key is the authorization grant.

@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { requestToken, type ResponseFields } from '../auth/token-endpoint.js'
 import { tokenFormat } from '../auth/token-source.js'
@@ -10,24 +10,24 @@ const REFRESH_PLACEHOLDER = '{{refresh_token}}'
 const options = built(() => z.strictObject({
   type: z.literal('login'),
   tokenUrl: httpUrl,
-  bodyEncoding: bodyEncoding.default('json'),
-  body: z.record(z.string(), z.unknown()).default({}),
+  bodyEncoding: z._default(bodyEncoding, 'json'),
+  body: z._default(z.record(z.string(), z.unknown()), {}),
   /** Extra request headers for the login and refresh calls (an API key some login endpoints want). */
-  headers: z.record(z.string(), z.string()).default({}),
+  headers: z._default(z.record(z.string(), z.string()), {}),
   /** `{{refresh_token}}` in the body stands for the current refresh token. */
-  refresh: z.strictObject({
+  refresh: z.optional(z.strictObject({
     url: httpUrl,
-    bodyEncoding: bodyEncoding.optional(),
-    body: z.record(z.string(), z.unknown()).default({ refresh_token: REFRESH_PLACEHOLDER })
-  }).optional(),
-  response: z.strictObject({
-    accessToken: nonEmpty.default('access_token'),
-    expiresIn: nonEmpty.default('expires_in'),
-    refreshToken: nonEmpty.default('refresh_token'),
-    refreshExpiresIn: nonEmpty.default('refresh_expires_in')
-  }).default({ accessToken: 'access_token', expiresIn: 'expires_in', refreshToken: 'refresh_token', refreshExpiresIn: 'refresh_expires_in' }),
+    bodyEncoding: z.optional(bodyEncoding),
+    body: z._default(z.record(z.string(), z.unknown()), { refresh_token: REFRESH_PLACEHOLDER })
+  })),
+  response: z._default(z.strictObject({
+    accessToken: z._default(nonEmpty, 'access_token'),
+    expiresIn: z._default(nonEmpty, 'expires_in'),
+    refreshToken: z._default(nonEmpty, 'refresh_token'),
+    refreshExpiresIn: z._default(nonEmpty, 'refresh_expires_in')
+  }), { accessToken: 'access_token', expiresIn: 'expires_in', refreshToken: 'refresh_token', refreshExpiresIn: 'refresh_expires_in' }),
   header: headerName,
-  scheme: z.string().default('Bearer'),
+  scheme: z._default(z.string(), 'Bearer'),
   timeout: tokenTimeout
 }))
 

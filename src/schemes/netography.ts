@@ -1,31 +1,31 @@
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { requestToken } from '../auth/token-endpoint.js'
 import { BEARER } from '../auth/token-source.js'
-import { baseUrlIssue, nonEmpty, parseHttpUrl, tokenTimeout } from '../fields.js'
+import { baseUrlIssue, nonEmpty, parseHttpUrl, tokenTimeout, transformIssue } from '../fields.js'
 import { decodeNetosecret, netographyBase } from './netosecret.js'
 import { built, type Scheme } from './scheme.js'
 
 const options = built(() => z.strictObject({
   type: z.literal('netography'),
   /** base64 of JSON {url, shortname, appname, appkey, sharedsecret}; decoded once here. */
-  netosecret: nonEmpty.transform((text, ctx) => {
+  netosecret: z.pipe(nonEmpty, z.transform((text: string, ctx) => {
     const decoded = decodeNetosecret(text)
     if (typeof decoded === 'string') {
-      ctx.addIssue({ code: 'custom', message: decoded })
+      transformIssue(ctx, { message: decoded })
       return z.NEVER
     }
     // The secret's url is the base of its token endpoints (and the default upstream): held to the upstream's rules.
     const url = parseHttpUrl(decoded.url)
     const issue = url === undefined ? 'must be an absolute http(s) URL' : baseUrlIssue(url)
     if (issue !== undefined) {
-      ctx.addIssue({ code: 'custom', message: `"url" ${issue}` })
+      transformIssue(ctx, { message: `"url" ${issue}` })
       return z.NEVER
     }
     return decoded
-  }),
+  })),
   timeout: tokenTimeout
 }))
 

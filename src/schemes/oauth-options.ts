@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { clientAssertion, clientAssertionJwt, clientSecretBasic, clientSecretPost, publicClient, tlsClientAuth, type ClientAuth } from '../auth/client-auth.js'
 import { DPOP_ALGS, DpopProver } from '../auth/dpop.js'
 import { privateSigningKey, secretSigningKey } from '../auth/keys.js'
@@ -22,36 +22,36 @@ export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number]
 /** Client options shared by every RFC 6749 grant (SPEC "auth types"). */
 export const clientOptions = {
   /** Optional with `issuer`: then read from its metadata (RFC 8414). */
-  tokenUrl: httpUrl.optional(),
+  tokenUrl: z.optional(httpUrl),
   /** The authorization server: every endpoint not given is read from its metadata, once, at first need. */
-  issuer: httpUrl.optional(),
+  issuer: z.optional(httpUrl),
   /** RFC 7009 revocation endpoint, used by `logout` (else from the issuer's metadata). */
-  revocationUrl: httpUrl.optional(),
-  clientId: nonEmpty.optional(),
-  clientSecret: nonEmpty.optional(),
+  revocationUrl: z.optional(httpUrl),
+  clientId: z.optional(nonEmpty),
+  clientSecret: z.optional(nonEmpty),
   /** Defaults: private_key_jwt with privateKey or clientAssertion, client_secret_post with a JSON body (Auth0 style), else client_secret_basic. */
-  clientAuth: z.enum(CLIENT_AUTH_METHODS).optional(),
-  privateKey: privateKey.optional(),
+  clientAuth: z.optional(z.enum(CLIENT_AUTH_METHODS)),
+  privateKey: z.optional(privateKey),
   /** A JWT made elsewhere sent as the client assertion (RFC 7523 §2.2); as one `${file:...}` reference it is read again for every token request. */
-  clientAssertion: nonEmpty.optional(),
+  clientAssertion: z.optional(nonEmpty),
   /** Client certificate and added CAs for the token endpoint's connections; default: the route's `tls`. */
-  tls: tlsOptions.optional(),
+  tls: z.optional(tlsOptions),
   /** JWS algorithm of client assertions; default from the key (RS256, ES256, EdDSA) or HS256 for client_secret_jwt. */
-  alg: nonEmpty.optional(),
-  bodyEncoding: bodyEncoding.default('form'),
-  scope: z.union([z.string(), z.array(z.string())]).optional(),
-  audience: nonEmpty.optional(),
-  params: z.record(z.string(), z.string()).default({}),
+  alg: z.optional(nonEmpty),
+  bodyEncoding: z._default(bodyEncoding, 'form'),
+  scope: z.optional(z.union([z.string(), z.array(z.string())])),
+  audience: z.optional(nonEmpty),
+  params: z._default(z.record(z.string(), z.string()), {}),
   timeout: tokenTimeout,
   /** RFC 9449 sender-constrained tokens: `true`, or the proof key's `alg` (default ES256, or the key's) and an optional `key`. */
-  dpop: z.preprocess(
+  dpop: z.pipe(
     // `true` is every default, `false` none: the object's own checks then name what is wrong in it.
-    (value) => value === true ? {} : value === false ? undefined : value,
-    z.strictObject({ alg: z.enum(DPOP_ALGS).optional(), key: privateKey.optional() }).optional()
+    z.transform((value: unknown) => value === true ? {} : value === false ? undefined : value),
+    z.optional(z.strictObject({ alg: z.optional(z.enum(DPOP_ALGS)), key: z.optional(privateKey) }))
   )
 }
 
-export type ClientOptions = z.output<z.ZodObject<typeof clientOptions>>
+export type ClientOptions = z.output<z.ZodMiniObject<typeof clientOptions>>
 
 /**
  * How the grant's client authenticates. `keySignsGrant`: the private key
@@ -83,7 +83,7 @@ export function clientAuthMethod (options: ClientOptions, role: ClientRole = {})
 
 /** What the chosen method needs, as config issues under the auth block (for a schema's superRefine). */
 export function checkClientAuth (role: ClientRole = {}) {
-  return (options: ClientOptions, ctx: z.RefinementCtx): void => {
+  return (options: ClientOptions, ctx: z.core.$RefinementCtx): void => {
     const method = clientAuthMethod(options, role)
     const issue = (key: string, message: string): void => { ctx.addIssue({ code: 'custom', path: [key], message }) }
     if (options.tokenUrl === undefined && options.issuer === undefined) issue('tokenUrl', 'is required (or issuer, to read it from the authorization server\'s metadata)')
@@ -190,7 +190,7 @@ export function loginOnly (context: SchemeContext): () => Promise<never> {
 
 /** A user-login type's own endpoint option: required unless the issuer's metadata gives it (a superRefine). */
 export function urlOrIssuer (key: 'authorizationUrl' | 'deviceAuthorizationUrl') {
-  return (config: { issuer?: string | undefined } & { [K in typeof key]?: string | undefined }, ctx: z.RefinementCtx): void => {
+  return (config: { issuer?: string | undefined } & { [K in typeof key]?: string | undefined }, ctx: z.core.$RefinementCtx): void => {
     if (config[key] === undefined && config.issuer === undefined) {
       ctx.addIssue({ code: 'custom', path: [key], message: 'is required (or issuer, to read it from the authorization server\'s metadata)' })
     }

@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { refreshWith } from '../auth/oauth-client.js'
 import { nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
@@ -9,7 +9,7 @@ const options = built(() => z.strictObject({
   ...clientOptions,
   username: nonEmpty,
   password: nonEmpty
-}).superRefine(checkClientAuth()))
+}).check(z.superRefine(checkClientAuth())))
 
 /** RFC 6749 §4.3 resource owner password credentials grant. */
 export const passwordScheme: Scheme<ReturnType<typeof options>> = {

@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { refreshWith } from '../auth/oauth-client.js'
 import { nonEmpty } from '../fields.js'
 import { checkClientAuth, clientOptions, oauthClient, tokenUse } from './oauth-options.js'
@@ -8,7 +8,7 @@ const options = built(() => z.strictObject({
   type: z.literal('refresh_token'),
   ...clientOptions,
   refreshToken: nonEmpty
-}).superRefine(checkClientAuth()))
+}).check(z.superRefine(checkClientAuth())))
 
 /**
  * A long-lived refresh token as the credential. The configured one is only the

@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { authorizationCodeScheme } from './authorization-code.js'
 import { clientCredentialsScheme } from './client-credentials.js'
 import { deviceCodeScheme } from './device-code.js'
@@ -36,12 +36,12 @@ export const AUTH_TYPES = SCHEMES.map((s) => s.type)
  * auth block of that type is first checked. So `token` builds the options of
  * its route's type only, not of all ten.
  */
-function member (scheme: { readonly type: string, readonly options: () => z.ZodType<unknown, { [key: string]: unknown, type: string }> }): z.ZodType {
+function member (scheme: { readonly type: string, readonly options: () => z.ZodMiniType<unknown, { [key: string]: unknown, type: string }> }): z.ZodMiniType {
   const options = z.lazy(scheme.options)
   // What the route's object asks of its `auth` at every parse: whether it may come out undefined.
   // Never, for any type; said here, so that asking does not build every type's schema to find out.
   options._zod.optout = undefined
-  return z.looseObject({ type: z.literal(scheme.type) }).pipe(options)
+  return z.pipe(z.looseObject({ type: z.literal(scheme.type) }), options)
 }
 
 /** A route's `auth` block: one of the schemes' options, told apart by `type`. */
@@ -78,7 +78,7 @@ export function defaultUpstream (config: AuthConfig): string | undefined {
 /** The client options of an OAuth type's auth block (`clientAuth`, `tls`, ...), else undefined. */
 export function clientOptionsOf (config: AuthConfig): ClientOptions | undefined {
   // Types whose options include the client options every OAuth grant takes (SPEC "Options every OAuth type takes").
-  return 'clientAuth' in (schemeOf(config).options() as z.ZodObject).shape ? config as unknown as ClientOptions : undefined
+  return 'clientAuth' in (schemeOf(config).options() as z.ZodMiniObject).shape ? config as unknown as ClientOptions : undefined
 }
 
 /** Whether the route's tokens come from a person's login (`bearer-proxy login`): authorization_code, device_code. */

@@ -1,4 +1,4 @@
-import type { z } from 'zod'
+import type { z } from 'zod/mini'
 import type { DpopProver } from '../auth/dpop.js'
 import type { TokenFormat, TokenSource } from '../auth/token-source.js'
 
@@ -29,7 +29,7 @@ export interface SchemeParts {
  * The config schema is built from the registry of these, so a new type is one
  * module and one registry line.
  */
-export interface Scheme<Options extends z.ZodObject<{ type: z.ZodLiteral<string> }>> {
+export interface Scheme<Options extends z.ZodMiniObject<{ type: z.ZodMiniLiteral<string> }>> {
   /** The `type` of its auth blocks: what its options' `type` admits. */
   readonly type: z.output<Options>['type']
   /**

@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { authSecrets, Redactor } from '../auth/redaction.js'
 import { tokenFormat } from '../auth/token-source.js'
 import { headerName, headerValue } from '../fields.js'
@@ -8,7 +8,7 @@ const options = built(() => z.strictObject({
   type: z.literal('static'),
   token: headerValue,
   header: headerName,
-  scheme: z.string().default('Bearer')
+  scheme: z._default(z.string(), 'Bearer')
 }))
 
 /** A fixed API key: no token request, never expires, any header and scheme word. */

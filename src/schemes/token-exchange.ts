@@ -1,4 +1,4 @@
-import * as z from 'zod'
+import * as z from 'zod/mini'
 import { refreshWith } from '../auth/oauth-client.js'
 import { secretReader } from '../auth/secret-file.js'
 import { nonEmpty } from '../fields.js'
@@ -10,26 +10,26 @@ const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
 
 /** A token type identifier (RFC 8693 §3): a URI such as `urn:ietf:params:oauth:token-type:access_token`. */
-const tokenType = nonEmpty.refine((v) => /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(v), 'must be a token type URI, e.g. urn:ietf:params:oauth:token-type:jwt')
+const tokenType = nonEmpty.check(z.refine((v) => /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(v), 'must be a token type URI, e.g. urn:ietf:params:oauth:token-type:jwt'))
 
 const options = built(() => z.strictObject({
   type: z.literal('token_exchange'),
   ...clientOptions,
   /** The token exchanged; as one `${file:...}` reference it is read again for every exchange. */
   subjectToken: nonEmpty,
-  subjectTokenType: tokenType.default(JWT_TOKEN_TYPE),
+  subjectTokenType: z._default(tokenType, JWT_TOKEN_TYPE),
   /** Delegation (RFC 8693 §1.1): the party acting for the subject; read again like subjectToken. */
-  actorToken: nonEmpty.optional(),
+  actorToken: z.optional(nonEmpty),
   /** Default, with actorToken: a JWT. */
-  actorTokenType: tokenType.optional(),
+  actorTokenType: z.optional(tokenType),
   /** Where the token will be used (RFC 8693 §2.1, RFC 8707): an absolute URI. */
-  resource: nonEmpty.refine((v) => URL.canParse(v) && !v.includes('#'), 'must be an absolute URI without a fragment').optional(),
-  requestedTokenType: tokenType.optional()
-}).superRefine(checkClientAuth()).superRefine((config, ctx) => {
+  resource: z.optional(nonEmpty.check(z.refine((v) => URL.canParse(v) && !v.includes('#'), 'must be an absolute URI without a fragment'))),
+  requestedTokenType: z.optional(tokenType)
+}).check(z.superRefine(checkClientAuth()), z.superRefine((config, ctx) => {
   if (config.actorTokenType !== undefined && config.actorToken === undefined) {
     ctx.addIssue({ code: 'custom', path: ['actorTokenType'], message: 'is given without actorToken' })
   }
-}))
+})))
 
 /**
  * RFC 8693 token exchange: a subject token in (usually a workload identity
