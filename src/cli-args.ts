@@ -104,14 +104,15 @@ export function parseCommandLine (argv: string[]): Invocation {
     adminHost: values['admin-host'] === undefined ? undefined : parseHost(values['admin-host'], '--admin-host'),
     adminPort: values['admin-port'] === undefined ? undefined : parsePort(values['admin-port'], '--admin-port')
   }
-  // A person at a terminal reads lines; a pipe, a file or a log collector gets JSON.
-  const pretty = values.json === true ? false : values.pretty ?? process.stdout.isTTY
+  // A person at a terminal reads lines; a pipe, a file or a log collector gets JSON. Asked by the
+  // server's commands alone: process.stdout, for a pipe, loads node:net.
+  const pretty = (): boolean => values.json === true ? false : values.pretty ?? process.stdout.isTTY
   const config = values.config
   switch (command) {
     case 'serve':
       noExtra(rest)
       if (values.pretty === true && values.json === true) throw new UsageError('--pretty and --json exclude each other')
-      return { command, config, flags: { host: values.host === undefined ? undefined : parseHost(values.host), port, ...adminFlags, level, pretty } }
+      return { command, config, flags: { host: values.host === undefined ? undefined : parseHost(values.host), port, ...adminFlags, level, pretty: pretty() } }
     case 'check':
       noExtra(rest)
       return { command, config, json: values.json === true }
@@ -128,7 +129,7 @@ export function parseCommandLine (argv: string[]): Invocation {
     }
     default:
       noExtra(rest)
-      return { command: 'demo', flags: { port, level, pretty } }
+      return { command: 'demo', flags: { port, level, pretty: pretty() } }
   }
 }
 

@@ -1,7 +1,33 @@
 #!/usr/bin/env node
+import { writeSync } from 'node:fs'
 import { parseCommandLine, UsageError, usageMessage, USAGE, type Invocation, type Output } from './cli-args.js'
 import { serveCommands, toolCommands } from './command-modules.js'
 import { version } from './version.js'
+
+let stdoutStream = false
+
+/**
+ * A command's output, written to descriptor 1 at once: `token` in `$(...)`
+ * prints one line, for which process.stdout would load node:net and its
+ * socket machinery (a pipe is a socket to Node). What a non-blocking
+ * descriptor refuses for now (EAGAIN) goes on through process.stdout, and so
+ * does everything after it, in order.
+ */
+function writeOut (text: string): void {
+  if (stdoutStream) {
+    process.stdout.write(text)
+    return
+  }
+  const bytes = Buffer.from(text)
+  let written = 0
+  try {
+    while (written < bytes.length) written += writeSync(1, bytes, written)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+    stdoutStream = true
+    process.stdout.write(bytes.subarray(written))
+  }
+}
 
 /**
  * The `bearer-proxy` command. It checks the command line, then loads the
@@ -9,7 +35,7 @@ import { version } from './version.js'
  * (`token`, `check`, `status`, `login`, `logout`), never both. Built, each
  * is a bundle compiled from its V8 code cache (src/bundle-loader.ts).
  */
-export async function main (argv: string[], io: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) }): Promise<number> {
+export async function main (argv: string[], io: Output = { out: (l) => { writeOut(`${l}\n`) }, err: (l) => process.stderr.write(`${l}\n`) }): Promise<number> {
   let invocation: Invocation
   try {
     invocation = parseCommandLine(argv)

@@ -79,10 +79,11 @@ test('`token` answering from the store loads no HTTP client and no logger either
   const dist = (name: string): string => join(ROOT, 'dist', name)
   assert.ok(files.includes(dist('tools.js')) && files.includes(dist('tools.js.v8-cache')), 'the tools bundle and its code cache are read')
   for (const name of ['serve.js', 'undici.js']) assert.ok(!files.includes(dist(name)), `dist/${name} is not read`)
-  // node:net is there: process.stdout is a socket when it is a pipe, as under $(...). The file
-  // store's calls are node:fs's (src/auth/fs-async.ts): node:fs/promises loads more with it.
+  // The token goes out by write(2) on descriptor 1, not through process.stdout, which for a pipe
+  // (as here and under $(...)) is a socket and loads node:net. The file store's calls are
+  // node:fs's (src/auth/fs-async.ts): node:fs/promises loads more with it.
   const builtins = recorder.builtins()
-  for (const builtin of ['http', 'https', 'tls', 'child_process', 'worker_threads', 'fs/promises']) {
+  for (const builtin of ['http', 'https', 'tls', 'net', 'child_process', 'worker_threads', 'fs/promises']) {
     assert.ok(!builtins.includes(builtin), `node:${builtin} is not loaded; loaded: ${builtins.join(', ')}`)
   }
 })
